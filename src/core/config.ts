@@ -1,0 +1,166 @@
+// The workstation config (config.json): its shape, defaults, and pure validation.
+import { isValidJobId } from "./job.ts";
+
+export type SchedulerKind = "pbs" | "slurm";
+
+export interface Config {
+  version: 1;
+  /** Host name or an alias from ~/.ssh/config. */
+  host: string;
+  port: number | null;
+  user: string | null;
+  identity: string | null;
+  known_hosts: string | null;
+  /** A command whose stdout answers keyboard-interactive prompts (e.g. `oathtool --totp -b ...`). */
+  otp_command: string | null;
+  /** Under the login home unless absolute. */
+  remote_dir: string;
+  /** Root of the job work folders on the cluster (e.g. scratch); default `<remote_dir>/jobs`. */
+  work_root: string | null;
+  scheduler: SchedulerKind;
+  max_queued: number;
+  max_running: number;
+  template: string;
+  /** Template variables for every job; `add --set` overrides per job. */
+  vars: Record<string, string>;
+  /** Globs (relative to a job's work folder) that `--download` fetches. */
+  download: string[];
+  /** Where downloads go: null = the job's own folder (inputs never overwritten). */
+  results_dir: string | null;
+  /** Seconds a submitted job may be unknown to the scheduler, with no flag, before it is LOST. */
+  lost_grace_seconds: number;
+}
+
+export const DEFAULT_DOWNLOAD = ["OUTCAR", "OSZICAR", "CONTCAR", "vasprun.xml", "stdout", "*.o*", "*.e*"];
+
+export const DEFAULT_VARS: Record<string, string> = {
+  command: "mpirun vasp_std",
+  walltime: "01:00:00",
+  nodes: "1",
+  ncpus: "36",
+  queue: "bdwall",
+  account: "",
+  modules: "",
+};
+
+export function defaultConfig(host: string): Config {
+  return {
+    version: 1,
+    host,
+    port: null,
+    user: null,
+    identity: null,
+    known_hosts: null,
+    otp_command: null,
+    remote_dir: "chasqui_remote",
+    work_root: null,
+    scheduler: "pbs",
+    max_queued: 40,
+    max_running: 30,
+    template: "pbspro-vasp",
+    vars: { ...DEFAULT_VARS },
+    download: [...DEFAULT_DOWNLOAD],
+    results_dir: null,
+    lost_grace_seconds: 600,
+  };
+}
+
+export interface ConfigCheck {
+  config: Config | null;
+  errors: string[];
+  warnings: string[];
+}
+
+const VAR_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+/** Validate parsed JSON as a config; returns every problem at once rather than the first. */
+export function validateConfig(raw: unknown): ConfigCheck {
+  const errors: string[] = [];
+  const warnings: string[] = [];
+  if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
+    return { config: null, errors: ["config must be a JSON object"], warnings };
+  }
+  const r = raw as Record<string, unknown>;
+  const host = r.host;
+  if (typeof host !== "string" || host.trim() === "" || /\s/.test(host)) {
+    errors.push("host: must be a host name or ssh alias without spaces");
+  }
+  const base = defaultConfig(typeof host === "string" ? host : "");
+  const out: Config = { ...base };
+  const known = new Set(Object.keys(base));
+  for (const key of Object.keys(r)) {
+    if (!known.has(key)) warnings.push(`unknown key "${key}" ignored`);
+  }
+  const optString = (key: "user" | "identity" | "known_hosts" | "otp_command" | "work_root" | "results_dir") => {
+    const v = r[key];
+    if (v === undefined || v === null) return;
+    if (typeof v !== "string" || v === "") errors.push(`${key}: must be a non-empty string or null`);
+    else out[key] = v;
+  };
+  for (const k of ["user", "identity", "known_hosts", "otp_command", "work_root", "results_dir"] as const) optString(k);
+  if (r.version !== undefined && r.version !== 1) errors.push(`version: ${String(r.version)} is not supported (expected 1)`);
+  if (r.port !== undefined && r.port !== null) {
+    if (!Number.isInteger(r.port) || (r.port as number) < 1 || (r.port as number) > 65535) {
+      errors.push("port: must be an integer from 1 to 65535");
+    } else out.port = r.port as number;
+  }
+  if (r.remote_dir !== undefined) {
+    const d = r.remote_dir;
+    if (typeof d !== "string" || d === "" || /[\n\0]/.test(d) || d.split("/").includes("..")) {
+      errors.push("remote_dir: must be a folder path without '..', newlines or NUL");
+    } else out.remote_dir = d;
+  }
+  if (r.scheduler !== undefined) {
+    if (r.scheduler !== "pbs" && r.scheduler !== "slurm") errors.push('scheduler: must be "pbs" or "slurm"');
+    else out.scheduler = r.scheduler;
+  }
+  for (const key of ["max_queued", "max_running", "lost_grace_seconds"] as const) {
+    const v = r[key];
+    if (v === undefined) continue;
+    if (!Number.isInteger(v) || (v as number) < (key === "lost_grace_seconds" ? 0 : 1)) {
+      errors.push(`${key}: must be a whole number${key === "lost_grace_seconds" ? " ≥ 0" : " ≥ 1"}`);
+    } else out[key] = v as number;
+  }
+  if (out.max_running > out.max_queued) {
+    warnings.push("max_running is above max_queued: running jobs count as queued, so max_queued limits both");
+  }
+  if (r.template !== undefined) {
+    if (typeof r.template !== "string" || !isValidJobId(r.template)) {
+      errors.push("template: must be a template name ([A-Za-z0-9._-])");
+    } else out.template = r.template;
+  }
+  if (r.vars !== undefined) {
+    if (typeof r.vars !== "object" || r.vars === null || Array.isArray(r.vars)) errors.push("vars: must be an object");
+    else {
+      const vars: Record<string, string> = {};
+      for (const [k, v] of Object.entries(r.vars as Record<string, unknown>)) {
+        if (!VAR_NAME.test(k)) errors.push(`vars.${k}: not a valid variable name`);
+        else if (typeof v !== "string") errors.push(`vars.${k}: must be a string`);
+        else vars[k] = v;
+      }
+      out.vars = vars;
+    }
+  }
+  if (r.download !== undefined) {
+    if (!Array.isArray(r.download) || r.download.some((g) => typeof g !== "string" || g === "" || g.includes(".."))) {
+      errors.push("download: must be a list of glob strings without '..'");
+    } else out.download = r.download as string[];
+  }
+  return { config: errors.length ? null : out, errors, warnings };
+}
+
+/** Parse `KEY=VALUE` items (from --set). Returns the map and any malformed items. */
+export function parseSetOptions(items: readonly string[]): { vars: Record<string, string>; errors: string[] } {
+  const vars: Record<string, string> = {};
+  const errors: string[] = [];
+  for (const item of items) {
+    const eq = item.indexOf("=");
+    const key = eq < 0 ? item : item.slice(0, eq);
+    if (eq < 0 || !VAR_NAME.test(key)) {
+      errors.push(`--set ${JSON.stringify(item)}: expected KEY=VALUE with KEY made of letters, digits and _`);
+      continue;
+    }
+    vars[key] = item.slice(eq + 1);
+  }
+  return { vars, errors };
+}

@@ -1,0 +1,95 @@
+// The job record kept in the store, and the pure operations on it (ids, transitions).
+import { canTransition, type HistoryEntry, IllegalTransitionError, type JobState } from "./states.ts";
+
+export interface Job {
+  /** Unique, safe as a file name and a shell word: [A-Za-z0-9._-], at most 64. */
+  id: string;
+  name: string;
+  state: JobState;
+  /** What the scheduler printed on qsub (e.g. "12.pbshost" on PBS Pro, "2" on Slurm's wrapper). */
+  scheduler_id: string | null;
+  /** Absolute path of the job folder on the workstation. */
+  local_path: string;
+  template: string;
+  /** Template variables given for this job (`add --set`); config defaults fill the rest. */
+  vars: Record<string, string>;
+  created_at: string;
+  updated_at: string;
+  /** Exit code from the completion flag, when known. */
+  exit_code: number | null;
+  /** How many times the job was sent again with `retry`; run N keeps its outputs under run.N/. */
+  attempt: number;
+  /** `retry --restart`: the next upload continues from the previous run's CONTCAR. */
+  restart: boolean;
+  /** When results were last downloaded, and where to. */
+  downloaded_at: string | null;
+  /** First time the scheduler no longer knew a submitted job with no flag (LOST after a grace period). */
+  missing_since: string | null;
+  history: HistoryEntry[];
+}
+
+export const JOB_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+
+export function isValidJobId(id: string): boolean {
+  return JOB_ID_PATTERN.test(id) && id !== "." && id !== "..";
+}
+
+/**
+ * A job id from a name: unsafe characters become "_", long names are cut, and a numeric suffix
+ * keeps ids unique against `taken`.
+ */
+export function makeJobId(name: string, taken: ReadonlySet<string>): string {
+  let base = name
+    .normalize("NFKD")
+    .replace(/[^A-Za-z0-9._-]+/g, "_")
+    .replace(/^[._]+/, "")
+    .replace(/_+$/, "");
+  if (base === "") base = "job";
+  base = base.slice(0, 56);
+  if (!taken.has(base)) return base;
+  for (let n = 2; ; n++) {
+    const candidate = `${base}-${n}`;
+    if (!taken.has(candidate)) return candidate;
+  }
+}
+
+/** A copy of `job` in state `to`, with a history entry. Throws on an illegal transition. */
+export function transition(job: Job, to: JobState, reason: string, now: Date): Job {
+  if (job.state === to) return job;
+  if (!canTransition(job.state, to)) throw new IllegalTransitionError(job.id, job.state, to);
+  const at = now.toISOString();
+  return {
+    ...job,
+    state: to,
+    updated_at: at,
+    history: [...job.history, { at, from: job.state, to, reason }],
+  };
+}
+
+export function newJob(fields: {
+  id: string;
+  name: string;
+  local_path: string;
+  template: string;
+  vars: Record<string, string>;
+  now: Date;
+}): Job {
+  const at = fields.now.toISOString();
+  return {
+    id: fields.id,
+    name: fields.name,
+    state: "QUEUED_LOCAL",
+    scheduler_id: null,
+    local_path: fields.local_path,
+    template: fields.template,
+    vars: fields.vars,
+    created_at: at,
+    updated_at: at,
+    exit_code: null,
+    attempt: 0,
+    restart: false,
+    downloaded_at: null,
+    missing_since: null,
+    history: [{ at, from: null, to: "QUEUED_LOCAL", reason: "added" }],
+  };
+}
