@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# The whole test suite, from a clean clone, as root: installs what it needs, brings the
+# cluster-in-a-box up, checks types/lint/format, builds the binary, runs every test, then the
+# Deno smoke test. Prints a final line "N passed, N failed".
+set -uo pipefail
+cd "$(dirname "$0")/.."
+
+step() { printf '\n== %s\n' "$*"; }
+fail_setup() { echo "setup failed: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
+
+step "node packages"
+if [ ! -x node_modules/.bin/bun ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund >/dev/null || fail_setup "npm ci"
+fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+
+step "cluster-in-a-box"
+bash test/cluster/cluster.sh up || fail_setup "cluster.sh up"
+
+step "types, lint, format"
+static_failed=0
+tsc --noEmit -p . || static_failed=$((static_failed + 1))
+biome check . || static_failed=$((static_failed + 1))
+
+step "build"
+bun build.ts || fail_setup "bun build.ts"
+
+step "bun test"
+log=$(mktemp)
+bun test --timeout 120000 "$@" 2>&1 | tee "$log"
+test_rc=${PIPESTATUS[0]}
+passed=$(grep -Eo '^ *[0-9]+ pass' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+failed=$(grep -Eo '^ *[0-9]+ fail' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+rm -f "$log"
+# bun exits 1 with "0 fail" when e.g. a file fails to load: count that as a failure.
+if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+
+step "deno smoke"
+if bash test/deno-smoke.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
+
+failed=$((failed + static_failed))
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
