@@ -142,6 +142,7 @@ export interface JobStore {
 // Which stores the current async call chain holds: a nested update joins the held lock instead
 // of waiting for itself.
 const heldStores = new AsyncLocalStorage<ReadonlyMap<string, LockedStore>>();
+const insideUpdate = new AsyncLocalStorage<string>();
 
 export function openStore(home: string, opts: StoreOptions = {}): JobStore {
   const dir = path.resolve(home);
@@ -183,6 +184,7 @@ export function openStore(home: string, opts: StoreOptions = {}): JobStore {
       ...(opts.now === undefined ? {} : { now: opts.now }),
     });
     let alive = true;
+    let queue: Promise<unknown> = Promise.resolve();
     const guard = () => {
       if (!alive) throw new Error("LockedStore used after its lock was released");
     };
@@ -195,13 +197,24 @@ export function openStore(home: string, opts: StoreOptions = {}): JobStore {
         guard();
         await writeChecked(data);
       },
-      update: async (fn) => {
+      // Tasks started inside the lock share it, so their updates take turns here.
+      update: (fn) => {
         guard();
-        const draft = structuredClone(await readFresh());
-        const result = await fn(draft);
-        guard();
-        await writeChecked(draft);
-        return result;
+        if (insideUpdate.getStore() === dir) {
+          throw new Error(
+            "store update started inside an update of the same store: change the data given to you",
+          );
+        }
+        const turn = queue.then(async () => {
+          guard();
+          const draft = structuredClone(await readFresh());
+          const result = await insideUpdate.run(dir, () => fn(draft));
+          guard();
+          await writeChecked(draft);
+          return result;
+        });
+        queue = turn.catch(() => {});
+        return turn;
       },
     };
     const held = new Map(heldStores.getStore() ?? []);

@@ -31,7 +31,7 @@ describe("two processes updating one store", () => {
     );
     for (const r of results) expect({ code: r.code, stderr: r.stderr }).toEqual({ code: 0, stderr: "" });
     await expectAllUpdates(home, ["a", "b"], 500);
-  });
+  }, 120_000);
 
   test("100 updates each, one process under Deno: none lost", async () => {
     const home = path.join(root, "bun-deno");
@@ -41,7 +41,7 @@ describe("two processes updating one store", () => {
     ]);
     for (const r of results) expect({ code: r.code, out: r.stdout }).toEqual({ code: 0, out: "done\n" });
     await expectAllUpdates(home, ["bun", "deno"], 100);
-  });
+  }, 60_000);
 });
 
 /** Jobs j0..j(k-1) with counter k: the state after exactly k writes. */

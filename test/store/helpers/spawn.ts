@@ -37,3 +37,15 @@ export async function deadPid(): Promise<number> {
   await finished(child);
   return child.pid!;
 }
+
+/** The error a promise rejects with (fails the test if it resolves). */
+export async function caught<E = import("../../../src/errors.ts").ChasquiError>(
+  p: Promise<unknown>,
+): Promise<E> {
+  try {
+    await p;
+  } catch (e) {
+    return e as E;
+  }
+  throw new Error("expected a rejection");
+}
