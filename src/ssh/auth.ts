@@ -101,14 +101,17 @@ export class AuthFlow {
   /** The error for "authentication failed", once ssh2 has given up. */
   finalError(): ChasquiError {
     if (this.failure) return this.failure;
-    const tried = this.tried.map(describe).join(", ") || "nothing";
-    const ok = this.succeeded.length ? `; accepted: ${this.succeeded.map(describe).join(", ")}` : "";
-    return new RemoteError(
-      `authentication to ${this.opts.destination} failed (tried: ${tried}${ok}; the server accepts: ${
-        this.serverMethods.join(", ") || "unknown"
-      }). Not retried.`,
-      { hint: "Check the user, the identity file and the code; a new attempt is up to you." },
+    const refused = this.tried.filter((r) => !this.succeeded.includes(r));
+    const parts = [`authentication to ${this.opts.destination} failed.`];
+    parts.push(
+      refused.length ? `Refused: ${refused.map(describe).join(", ")}.` : "No usable key or method to offer.",
     );
+    if (this.succeeded.length)
+      parts.push(`Accepted before that: ${this.succeeded.map(describe).join(", ")}.`);
+    parts.push(`The server asks for: ${this.serverMethods.join(", ") || "unknown"}. Not retried.`);
+    return new RemoteError(parts.join(" "), {
+      hint: "Check the user, the identity file and the code; a new attempt is up to you.",
+    });
   }
 
   private async step(

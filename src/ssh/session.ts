@@ -1,5 +1,5 @@
 // One SSH session to the cluster (through ProxyJump hops): login once, then bounded, cancellable execs.
-import { connect as tcpConnect } from "node:net";
+import { type Socket, connect as tcpConnect } from "node:net";
 import { PassThrough, type Readable } from "node:stream";
 import type { ClientChannel, Client as ClientType } from "ssh2";
 import ssh2 from "ssh2";
@@ -14,6 +14,7 @@ const { Client } = ssh2;
 
 export type SessionEvent =
   | { type: "connecting"; host: string; port: number; via: string | null }
+  | { type: "connected"; host: string; port: number; localPort: number | null }
   | { type: "hostkey-added"; host: string; port: number; fingerprint: string; file: string }
   | { type: "banner"; host: string; text: string }
   | { type: "authenticated"; host: string; methods: AuthRecord[] }
@@ -327,6 +328,12 @@ export async function openSession(opts: SessionOptions): Promise<Session> {
     const first = hops[0]!;
     emit({ type: "connecting", host: first.hostname, port: first.port, via: null });
     let sock = await connectTcp(first.hostname, first.port, opts.connectTimeoutMs ?? 20_000, opts.signal);
+    emit({
+      type: "connected",
+      host: first.hostname,
+      port: first.port,
+      localPort: (sock as Socket).localPort ?? null,
+    });
     let auth: AuthFlow | null = null;
     for (let i = 0; i < hops.length; i++) {
       const hop = hops[i]!;
