@@ -1,0 +1,66 @@
+// `chasqui init`: write the config from options, validated before anything is written.
+import { defaultConfig, parseSetOptions, validateConfig } from "../../core/config.ts";
+import { InputError } from "../../errors.ts";
+import { configExists, configPath, writeConfig } from "../../config/configFile.ts";
+import { type CliContext, write } from "../context.ts";
+
+export interface InitOptions {
+  host: string;
+  port?: number;
+  user?: string;
+  identity?: string;
+  knownHosts?: string;
+  remoteDir?: string;
+  workRoot?: string;
+  scheduler?: "pbs" | "slurm";
+  maxQueued?: number;
+  maxRunning?: number;
+  template?: string;
+  otpCommand?: string;
+  set: string[];
+  force?: boolean;
+  json?: boolean;
+}
+
+export async function initCommand(ctx: CliContext, opts: InitOptions): Promise<void> {
+  const sets = parseSetOptions(opts.set);
+  const base = defaultConfig(opts.host);
+  const raw = {
+    ...base,
+    port: opts.port ?? null,
+    user: opts.user ?? null,
+    identity: opts.identity ?? null,
+    known_hosts: opts.knownHosts ?? null,
+    otp_command: opts.otpCommand ?? null,
+    remote_dir: opts.remoteDir ?? base.remote_dir,
+    work_root: opts.workRoot ?? null,
+    scheduler: opts.scheduler ?? (opts.template?.startsWith("slurm") ? "slurm" : base.scheduler),
+    max_queued: opts.maxQueued ?? base.max_queued,
+    max_running: opts.maxRunning ?? Math.min(base.max_running, opts.maxQueued ?? base.max_running),
+    template: opts.template ?? base.template,
+    vars: { ...base.vars, ...sets.vars },
+  };
+  const check = validateConfig(raw);
+  const errors = [...sets.errors, ...check.errors];
+  if (errors.length > 0 || !check.config) throw new InputError(`bad init options:\n  ${errors.join("\n  ")}`);
+  if (opts.template) {
+    const { loadTemplate } = await import("../../templates/load.ts");
+    await loadTemplate(ctx.home, opts.template);
+  }
+  if ((await configExists(ctx.home)) && !opts.force) {
+    throw new InputError(`${configPath(ctx.home)} exists already`, "Use --force to replace it.");
+  }
+  await writeConfig(ctx.home, check.config);
+  if (opts.json) {
+    write(ctx.out, JSON.stringify(check.config, null, 2));
+    return;
+  }
+  for (const w of check.warnings) write(ctx.err, `warning: ${w}`);
+  write(ctx.out, `wrote ${configPath(ctx.home)}`);
+  write(ctx.out, `  host ${check.config.host}, scheduler ${check.config.scheduler}, template ${check.config.template}`);
+  write(ctx.out, `  limits: ${check.config.max_queued} queued, ${check.config.max_running} running`);
+  if (!check.config.vars.account) {
+    write(ctx.out, "  note: no account set; PBS Pro sites such as Bebop need one: --set account=<project>");
+  }
+  write(ctx.out, "next: `chasqui doctor` to check the connection, then `chasqui add <job folders>`");
+}

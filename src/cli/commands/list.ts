@@ -1,0 +1,61 @@
+// `chasqui list`: a table on a terminal (with state counts), tab-separated lines when piped, or JSON.
+import { isJobState, JOB_STATES, type JobState } from "../../core/states.ts";
+import { InputError } from "../../errors.ts";
+import { openStore } from "../../store/jobStore.ts";
+import { type CliContext, write } from "../context.ts";
+import { renderTable } from "../table.ts";
+
+export interface ListOptions {
+  state?: string;
+  json?: boolean;
+}
+
+export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<void> {
+  let state: JobState | undefined;
+  if (opts.state !== undefined) {
+    const s = opts.state.toUpperCase();
+    if (!isJobState(s)) throw new InputError(`unknown state "${opts.state}"; states are ${JOB_STATES.join(", ")}`);
+    state = s;
+  }
+  const data = await openStore(ctx.home).read();
+  const jobs = state ? data.jobs.filter((j) => j.state === state) : data.jobs;
+  if (opts.json) {
+    write(ctx.out, JSON.stringify(jobs, null, 2));
+    return;
+  }
+  if (!ctx.outIsTTY) {
+    const lines = jobs.map((j) => `${j.id}\t${j.state}\t${j.scheduler_id ?? "-"}\t${j.local_path}`);
+    if (lines.length > 0) ctx.out.write(`${lines.join("\n")}\n`);
+    return;
+  }
+  if (jobs.length === 0) {
+    write(ctx.out, state ? `no jobs in state ${state}` : "no jobs yet: `chasqui add <job folders>`");
+    return;
+  }
+  const rows = jobs.map((j) => [
+    j.id,
+    j.state,
+    j.scheduler_id ?? "-",
+    j.exit_code === null ? "" : String(j.exit_code),
+    j.updated_at.replace("T", " ").slice(0, 19),
+    j.local_path,
+  ]);
+  write(
+    ctx.out,
+    renderTable(
+      [
+        { header: "ID", max: 40 },
+        { header: "STATE" },
+        { header: "SCHED ID", max: 20 },
+        { header: "EXIT", align: "right" },
+        { header: "UPDATED (UTC)" },
+        { header: "FOLDER", max: 60 },
+      ],
+      rows,
+    ),
+  );
+  const counts = new Map<JobState, number>();
+  for (const j of data.jobs) counts.set(j.state, (counts.get(j.state) ?? 0) + 1);
+  const summary = JOB_STATES.filter((s) => counts.has(s)).map((s) => `${s} ${counts.get(s)}`);
+  write(ctx.out, `\n${data.jobs.length} jobs: ${summary.join(", ")}`);
+}

@@ -1,0 +1,164 @@
+// The command line: commander parses argv into one typed options object per command and calls
+// its handler (loaded lazily, so `--help` stays fast). Errors become exit codes here, nowhere else.
+import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { ExitCode, isChasquiError } from "../errors.ts";
+import { VERSION } from "../version.ts";
+import { type CliContext, processContext, write } from "./context.ts";
+
+const collect = (value: string, previous: string[]): string[] => [...previous, value];
+const int = (name: string) => (value: string) => {
+  if (!/^\d+$/.test(value)) throw new InvalidArgumentError(`${name} must be a whole number`);
+  return Number(value);
+};
+
+export function buildProgram(ctx: CliContext): Command {
+  const program = new Command("chasqui")
+    .description("Run hundreds of batch jobs on a remote HPC cluster: one SSH login per sync.")
+    .version(VERSION, "-V, --version")
+    .showSuggestionAfterError(true)
+    .configureOutput({
+      writeOut: (s) => ctx.out.write(s),
+      writeErr: (s) => ctx.err.write(s),
+    })
+    .exitOverride();
+
+  program
+    .command("init")
+    .description("create the config in $CHASQUI_HOME (default ~/.chasqui)")
+    .requiredOption("--host <host>", "login host name or ~/.ssh/config alias")
+    .option("--port <n>", "SSH port", int("--port"))
+    .option("--user <user>", "login user name")
+    .option("--identity <file>", "private key file")
+    .option("--known-hosts <file>", "known_hosts file (default: OpenSSH's)")
+    .option("--remote-dir <dir>", "chasqui's folder on the cluster, under the login home unless absolute")
+    .option("--work-root <dir>", "where job work folders live on the cluster (e.g. scratch)")
+    .addOption(new Option("--scheduler <kind>", "scheduler on the cluster").choices(["pbs", "slurm"]))
+    .option("--max-queued <n>", "most jobs of yours queued or running at once (default 40)", int("--max-queued"))
+    .option("--max-running <n>", "most jobs of yours running at once (default 30)", int("--max-running"))
+    .option("--template <name>", "default batch template (default pbspro-vasp)")
+    .option("--otp-command <cmd>", "command that prints a one-time code for the login prompt")
+    .option("--set <KEY=VALUE>", "template variable for all jobs (repeatable)", collect, [])
+    .option("--force", "replace an existing config")
+    .option("--json", "print the config as JSON")
+    .action(async (opts) => (await import("./commands/init.ts")).initCommand(ctx, opts));
+
+  program
+    .command("add")
+    .description("add job folders (each with POSCAR, INCAR, KPOINTS, POTCAR) to the local queue")
+    .argument("<dir...>", "job folders")
+    .option("--name <name>", "job name (only with one folder)")
+    .option("--template <name>", "batch template for these jobs")
+    .option("--set <KEY=VALUE>", "template variable for these jobs (repeatable)", collect, [])
+    .option("--json", "print the added jobs as JSON")
+    .action(async (dirs, opts) => (await import("./commands/add.ts")).addCommand(ctx, dirs, opts));
+
+  program
+    .command("list")
+    .alias("ls")
+    .description("list jobs")
+    .option("--state <state>", "only jobs in this state (e.g. RUNNING, DONE)")
+    .option("--json", "print an array of jobs as JSON")
+    .action(async (opts) => (await import("./commands/list.ts")).listCommand(ctx, opts));
+
+  program
+    .command("show")
+    .description("show one job and its history")
+    .argument("<job>", "job id")
+    .option("--json", "print the job as JSON")
+    .action(async (job, opts) => (await import("./commands/show.ts")).showCommand(ctx, job, opts));
+
+  program
+    .command("sync")
+    .description("one SSH session: upload new jobs, submit within limits, collect states (and results)")
+    .option("--dry-run", "print the plan and the new jobs' scripts; connect to nothing, change nothing")
+    .option("--download", "download results of finished jobs")
+    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
+    .option("--json", "print the summary as JSON")
+    .action(async (opts) => (await import("./commands/sync.ts")).syncCommand(ctx, opts));
+
+  program
+    .command("cancel")
+    .description("cancel jobs: drop them locally, from waiting/, or qdel them")
+    .argument("<job...>", "job ids")
+    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
+    .option("--json", "print the result as JSON")
+    .action(async (jobs, opts) => (await import("./commands/cancel.ts")).cancelCommand(ctx, jobs, opts));
+
+  program
+    .command("retry")
+    .description("send FAILED, TIMEOUT, LOST or CANCELLED jobs again at the next sync")
+    .argument("<job...>", "job ids")
+    .option("--restart", "keep the previous run under run.N/ and continue from its CONTCAR")
+    .option("--json", "print the jobs as JSON")
+    .action(async (jobs, opts) => (await import("./commands/retry.ts")).retryCommand(ctx, jobs, opts));
+
+  program
+    .command("download")
+    .description("download results of jobs now (one SSH session)")
+    .argument("<job...>", "job ids")
+    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
+    .option("--json", "print the result as JSON")
+    .action(async (jobs, opts) => (await import("./commands/download.ts")).downloadCommand(ctx, jobs, opts));
+
+  const template = program.command("template").description("batch-script templates");
+  template
+    .command("list")
+    .description("list templates (user files in $CHASQUI_HOME/templates override the built-in ones)")
+    .option("--json", "print as JSON")
+    .action(async (opts) => (await import("./commands/template.ts")).templateList(ctx, opts));
+  template
+    .command("show")
+    .description("print a template's source")
+    .argument("<name>", "template name")
+    .action(async (name) => (await import("./commands/template.ts")).templateShow(ctx, name));
+  template
+    .command("init")
+    .description("copy the built-in templates (or one) to $CHASQUI_HOME/templates for editing")
+    .argument("[name]", "template name")
+    .action(async (name) => (await import("./commands/template.ts")).templateInit(ctx, name));
+  template
+    .command("render")
+    .description("print exactly the batch script sync would upload for a job")
+    .argument("<job>", "job id")
+    .action(async (job) => (await import("./commands/template.ts")).templateRender(ctx, job));
+
+  program
+    .command("doctor")
+    .description("check config, connection, host key, login, scheduler and remote folder")
+    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
+    .option("--json", "print the checks as JSON")
+    .action(async (opts) => (await import("./commands/doctor.ts")).doctorCommand(ctx, opts));
+
+  for (const cmd of [program, ...program.commands, ...template.commands]) {
+    cmd.exitOverride();
+    cmd.configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) });
+  }
+  return program;
+}
+
+/** Run chasqui with `argv` (without the program name); returns the exit code. */
+export async function runCli(argv: string[], ctx: CliContext = processContext()): Promise<number> {
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
+  } catch (e) {
+    return reportError(ctx, e);
+  }
+}
+
+function reportError(ctx: CliContext, e: unknown): number {
+  if (e instanceof CommanderError) {
+    // --help and --version end this way too.
+    if (e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+    return ExitCode.badInput;
+  }
+  if (isChasquiError(e)) {
+    write(ctx.err, `chasqui: ${e.message}`);
+    if (e.hint) write(ctx.err, `hint: ${e.hint}`);
+    return e.exitCode;
+  }
+  const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
+  write(ctx.err, `chasqui: unexpected error: ${message}`);
+  return ExitCode.failure;
+}

@@ -1,0 +1,2 @@
+// The version chasqui reports; the remote agent carries its own version (src/remote/agent.sh).
+export const VERSION = "0.1.0";
