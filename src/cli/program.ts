@@ -33,7 +33,11 @@ export function buildProgram(ctx: CliContext): Command {
     .option("--remote-dir <dir>", "chasqui's folder on the cluster, under the login home unless absolute")
     .option("--work-root <dir>", "where job work folders live on the cluster (e.g. scratch)")
     .addOption(new Option("--scheduler <kind>", "scheduler on the cluster").choices(["pbs", "slurm"]))
-    .option("--max-queued <n>", "most jobs of yours queued or running at once (default 40)", int("--max-queued"))
+    .option(
+      "--max-queued <n>",
+      "most jobs of yours queued or running at once (default 40)",
+      int("--max-queued"),
+    )
     .option("--max-running <n>", "most jobs of yours running at once (default 30)", int("--max-running"))
     .option("--template <name>", "default batch template (default pbspro-vasp)")
     .option("--otp-command <cmd>", "command that prints a one-time code for the login prompt")
@@ -68,19 +72,9 @@ export function buildProgram(ctx: CliContext): Command {
     .action(async (job, opts) => (await import("./commands/show.ts")).showCommand(ctx, job, opts));
 
   program
-    .command("sync")
-    .description("one SSH session: upload new jobs, submit within limits, collect states (and results)")
-    .option("--dry-run", "print the plan and the new jobs' scripts; connect to nothing, change nothing")
-    .option("--download", "download results of finished jobs")
-    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
-    .option("--json", "print the summary as JSON")
-    .action(async (opts) => (await import("./commands/sync.ts")).syncCommand(ctx, opts));
-
-  program
     .command("cancel")
     .description("cancel jobs: drop them locally, from waiting/, or qdel them")
     .argument("<job...>", "job ids")
-    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
     .option("--json", "print the result as JSON")
     .action(async (jobs, opts) => (await import("./commands/cancel.ts")).cancelCommand(ctx, jobs, opts));
 
@@ -91,14 +85,6 @@ export function buildProgram(ctx: CliContext): Command {
     .option("--restart", "keep the previous run under run.N/ and continue from its CONTCAR")
     .option("--json", "print the jobs as JSON")
     .action(async (jobs, opts) => (await import("./commands/retry.ts")).retryCommand(ctx, jobs, opts));
-
-  program
-    .command("download")
-    .description("download results of jobs now (one SSH session)")
-    .argument("<job...>", "job ids")
-    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
-    .option("--json", "print the result as JSON")
-    .action(async (jobs, opts) => (await import("./commands/download.ts")).downloadCommand(ctx, jobs, opts));
 
   const template = program.command("template").description("batch-script templates");
   template
@@ -121,13 +107,6 @@ export function buildProgram(ctx: CliContext): Command {
     .description("print exactly the batch script sync would upload for a job")
     .argument("<job>", "job id")
     .action(async (job) => (await import("./commands/template.ts")).templateRender(ctx, job));
-
-  program
-    .command("doctor")
-    .description("check config, connection, host key, login, scheduler and remote folder")
-    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
-    .option("--json", "print the checks as JSON")
-    .action(async (opts) => (await import("./commands/doctor.ts")).doctorCommand(ctx, opts));
 
   for (const cmd of [program, ...program.commands, ...template.commands]) {
     cmd.exitOverride();

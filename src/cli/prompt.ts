@@ -133,8 +133,9 @@ export function readLine(
       }
     };
     if (signal?.aborted) return reject(new PromptCancelled("Cancelled"));
-    output.write(text);
+    // Raw mode before the question: whoever answers as soon as it appears is not echoed.
     if (input.setRawMode) input.setRawMode(true);
+    output.write(text);
     input.on("data", onData);
     input.once("end", onEnd);
     signal?.addEventListener("abort", onAbort, { once: true });

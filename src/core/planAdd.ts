@@ -58,7 +58,9 @@ export function planAdd(req: AddRequest): AddPlan {
     seen.add(folder.path);
     const known = byPath.get(folder.path);
     if (known) {
-      errors.push(`${where}: already added as job ${known.id} (${known.state}); use \`chasqui retry ${known.id}\` to run it again`);
+      errors.push(
+        `${where}: already added as job ${known.id} (${known.state}); use \`chasqui retry ${known.id}\` to run it again`,
+      );
       continue;
     }
     const required: string[] = [...REQUIRED_INPUTS, ...(req.needsPotcar ? ["POTCAR"] : [])];
@@ -84,7 +86,9 @@ export function planAdd(req: AddRequest): AddPlan {
     }
     const id = req.name ?? makeJobId(name, taken);
     taken.add(id);
-    jobs.push(newJob({ id, name, local_path: folder.path, template: req.template, vars: req.vars, now: req.now }));
+    jobs.push(
+      newJob({ id, name, local_path: folder.path, template: req.template, vars: req.vars, now: req.now }),
+    );
   }
   return { jobs: errors.length > 0 ? [] : jobs, errors };
 }

@@ -31,7 +31,12 @@ function looksLikeText(head: Buffer): boolean {
 
 export async function scanJobFolder(arg: string, cwd: string): Promise<FolderScan> {
   const files = new Map<string, { size: number; text: boolean }>();
-  const scan = (problem: string | null, p = path.resolve(cwd, arg)): FolderScan => ({ arg, path: p, problem, files });
+  const scan = (problem: string | null, p = path.resolve(cwd, arg)): FolderScan => ({
+    arg,
+    path: p,
+    problem,
+    files,
+  });
   let real: string;
   try {
     real = await fs.realpath(path.resolve(cwd, arg));

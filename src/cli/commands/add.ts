@@ -1,9 +1,10 @@
 // `chasqui add DIR...`: check every folder, then add them all in one store update, or none.
+
+import { readConfig } from "../../config/configFile.ts";
 import { parseSetOptions } from "../../core/config.ts";
 import { planAdd } from "../../core/planAdd.ts";
 import { templateNeedsPotcar } from "../../core/render.ts";
 import { InputError } from "../../errors.ts";
-import { readConfig } from "../../config/configFile.ts";
 import { scanJobFolder } from "../../files/scanJobFolder.ts";
 import { openStore } from "../../store/jobStore.ts";
 import { loadTemplate } from "../../templates/load.ts";
@@ -62,5 +63,8 @@ export async function addCommand(ctx: CliContext, dirs: string[], opts: AddOptio
     return;
   }
   for (const job of added) write(ctx.out, `added ${job.id}\t${job.local_path}`);
-  write(ctx.out, `${added.length} job${added.length === 1 ? "" : "s"} queued locally; \`chasqui sync\` sends them`);
+  write(
+    ctx.out,
+    `${added.length} job${added.length === 1 ? "" : "s"} queued locally; \`chasqui sync\` sends them`,
+  );
 }

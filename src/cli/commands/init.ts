@@ -1,7 +1,8 @@
 // `chasqui init`: write the config from options, validated before anything is written.
+
+import { configExists, configPath, writeConfig } from "../../config/configFile.ts";
 import { defaultConfig, parseSetOptions, validateConfig } from "../../core/config.ts";
 import { InputError } from "../../errors.ts";
-import { configExists, configPath, writeConfig } from "../../config/configFile.ts";
 import { type CliContext, write } from "../context.ts";
 
 export interface InitOptions {
@@ -57,7 +58,10 @@ export async function initCommand(ctx: CliContext, opts: InitOptions): Promise<v
   }
   for (const w of check.warnings) write(ctx.err, `warning: ${w}`);
   write(ctx.out, `wrote ${configPath(ctx.home)}`);
-  write(ctx.out, `  host ${check.config.host}, scheduler ${check.config.scheduler}, template ${check.config.template}`);
+  write(
+    ctx.out,
+    `  host ${check.config.host}, scheduler ${check.config.scheduler}, template ${check.config.template}`,
+  );
   write(ctx.out, `  limits: ${check.config.max_queued} queued, ${check.config.max_running} running`);
   if (!check.config.vars.account) {
     write(ctx.out, "  note: no account set; PBS Pro sites such as Bebop need one: --set account=<project>");

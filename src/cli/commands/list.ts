@@ -14,7 +14,8 @@ export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<v
   let state: JobState | undefined;
   if (opts.state !== undefined) {
     const s = opts.state.toUpperCase();
-    if (!isJobState(s)) throw new InputError(`unknown state "${opts.state}"; states are ${JOB_STATES.join(", ")}`);
+    if (!isJobState(s))
+      throw new InputError(`unknown state "${opts.state}"; states are ${JOB_STATES.join(", ")}`);
     state = s;
   }
   const data = await openStore(ctx.home).read();

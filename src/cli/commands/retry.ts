@@ -43,5 +43,9 @@ export async function retryCommand(
     write(ctx.out, JSON.stringify(jobs, null, 2));
     return;
   }
-  for (const j of jobs) write(ctx.out, `${j.id}: queued again (attempt ${j.attempt}${j.restart ? ", restart from CONTCAR" : ""})`);
+  for (const j of jobs)
+    write(
+      ctx.out,
+      `${j.id}: queued again (attempt ${j.attempt}${j.restart ? ", restart from CONTCAR" : ""})`,
+    );
 }
