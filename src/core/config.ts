@@ -91,14 +91,18 @@ export function validateConfig(raw: unknown): ConfigCheck {
   for (const key of Object.keys(r)) {
     if (!known.has(key)) warnings.push(`unknown key "${key}" ignored`);
   }
-  const optString = (key: "user" | "identity" | "known_hosts" | "otp_command" | "work_root" | "results_dir") => {
+  const optString = (
+    key: "user" | "identity" | "known_hosts" | "otp_command" | "work_root" | "results_dir",
+  ) => {
     const v = r[key];
     if (v === undefined || v === null) return;
     if (typeof v !== "string" || v === "") errors.push(`${key}: must be a non-empty string or null`);
     else out[key] = v;
   };
-  for (const k of ["user", "identity", "known_hosts", "otp_command", "work_root", "results_dir"] as const) optString(k);
-  if (r.version !== undefined && r.version !== 1) errors.push(`version: ${String(r.version)} is not supported (expected 1)`);
+  for (const k of ["user", "identity", "known_hosts", "otp_command", "work_root", "results_dir"] as const)
+    optString(k);
+  if (r.version !== undefined && r.version !== 1)
+    errors.push(`version: ${String(r.version)} is not supported (expected 1)`);
   if (r.port !== undefined && r.port !== null) {
     if (!Number.isInteger(r.port) || (r.port as number) < 1 || (r.port as number) > 65535) {
       errors.push("port: must be an integer from 1 to 65535");
@@ -130,7 +134,8 @@ export function validateConfig(raw: unknown): ConfigCheck {
     } else out.template = r.template;
   }
   if (r.vars !== undefined) {
-    if (typeof r.vars !== "object" || r.vars === null || Array.isArray(r.vars)) errors.push("vars: must be an object");
+    if (typeof r.vars !== "object" || r.vars === null || Array.isArray(r.vars))
+      errors.push("vars: must be an object");
     else {
       const vars: Record<string, string> = {};
       for (const [k, v] of Object.entries(r.vars as Record<string, unknown>)) {
@@ -142,7 +147,10 @@ export function validateConfig(raw: unknown): ConfigCheck {
     }
   }
   if (r.download !== undefined) {
-    if (!Array.isArray(r.download) || r.download.some((g) => typeof g !== "string" || g === "" || g.includes(".."))) {
+    if (
+      !Array.isArray(r.download) ||
+      r.download.some((g) => typeof g !== "string" || g === "" || g.includes(".."))
+    ) {
       errors.push("download: must be a list of glob strings without '..'");
     } else out.download = r.download as string[];
   }
@@ -150,7 +158,10 @@ export function validateConfig(raw: unknown): ConfigCheck {
 }
 
 /** Parse `KEY=VALUE` items (from --set). Returns the map and any malformed items. */
-export function parseSetOptions(items: readonly string[]): { vars: Record<string, string>; errors: string[] } {
+export function parseSetOptions(items: readonly string[]): {
+  vars: Record<string, string>;
+  errors: string[];
+} {
   const vars: Record<string, string> = {};
   const errors: string[] = [];
   for (const item of items) {

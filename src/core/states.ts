@@ -18,7 +18,13 @@ export function isJobState(s: string): s is JobState {
 }
 
 /** States in which nothing more happens on the cluster until the user acts. */
-export const FINAL_STATES: ReadonlySet<JobState> = new Set(["DONE", "FAILED", "TIMEOUT", "CANCELLED", "LOST"]);
+export const FINAL_STATES: ReadonlySet<JobState> = new Set([
+  "DONE",
+  "FAILED",
+  "TIMEOUT",
+  "CANCELLED",
+  "LOST",
+]);
 /** States from which `retry` may send a job again. */
 export const RETRYABLE_STATES: ReadonlySet<JobState> = new Set(["FAILED", "TIMEOUT", "LOST", "CANCELLED"]);
 
