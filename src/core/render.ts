@@ -1,0 +1,178 @@
+// Batch scripts from Handlebars templates: the variables a job's template sees, and the rendering.
+import Handlebars from "handlebars";
+import { InputError } from "../errors.ts";
+import { type Config, DEFAULT_VARS } from "./config.ts";
+import type { Job } from "./job.ts";
+import { schedulerJobName } from "./jobName.ts";
+
+/** Variables chasqui sets itself; they win over anything in config.json or `--set`. */
+export const PROVIDED_VARIABLES = [
+  "id",
+  "name",
+  "job_name",
+  "attempt",
+  "scheduler",
+  "template",
+  "remote_dir_sh",
+  "work_root_sh",
+  "work_dir_sh",
+] as const;
+
+/** A template that declares, on a line of its own, that its jobs need no POTCAR. */
+const NO_POTCAR_LINE = /^[ \t]*#[ \t]*chasqui:[ \t]*no-potcar[ \t]*$/m;
+
+export function templateNeedsPotcar(source: string): boolean {
+  return !NO_POTCAR_LINE.test(source);
+}
+
+/** One POSIX shell word for `s`, single-quoted unless it is plainly safe. */
+export function shellWordFor(s: string): string {
+  if (s !== "" && /^[A-Za-z0-9_./:@%+,=-]+$/.test(s)) return s;
+  return `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+export interface RemotePaths {
+  /** The remote folder R as a shell word, e.g. `"$HOME"/chasqui_remote`. */
+  remote_dir_sh: string;
+  /** The root of the work folders (default R/jobs) as a shell word. */
+  work_root_sh: string;
+  /** The job's work folder, work_root/<id>, as a shell word. */
+  work_dir_sh: string;
+}
+
+/** A cluster path as a shell word: absolute as is, anything else under the login home. */
+function remotePathWord(path: string): string {
+  const trimmed = path.length > 1 ? path.replace(/\/+$/, "") : path;
+  if (trimmed.startsWith("/")) return shellWordFor(trimmed);
+  const rel = trimmed.replace(/^~(\/+|$)/, "").replace(/^(\.\/+)+/, "");
+  return rel === "" || rel === "." ? `"$HOME"` : `"$HOME"/${shellWordFor(rel)}`;
+}
+
+function joinRemote(base: string, child: string): string {
+  return `${base.replace(/\/+$/, "")}/${child}`;
+}
+
+/** Where a job lives on the cluster, as shell words (pure: no remote `$HOME` is needed). */
+export function remotePaths(config: Pick<Config, "remote_dir" | "work_root">, jobId: string): RemotePaths {
+  const workRoot = config.work_root ?? joinRemote(config.remote_dir, "jobs");
+  return {
+    remote_dir_sh: remotePathWord(config.remote_dir),
+    work_root_sh: remotePathWord(workRoot),
+    work_dir_sh: remotePathWord(joinRemote(workRoot, jobId)),
+  };
+}
+
+/** DEFAULT_VARS < config.vars < job.vars < what chasqui provides. */
+export function templateVariables(
+  job: Pick<Job, "id" | "name" | "attempt" | "template" | "vars">,
+  config: Pick<Config, "remote_dir" | "work_root" | "scheduler" | "vars">,
+): Record<string, string> {
+  return {
+    ...DEFAULT_VARS,
+    ...config.vars,
+    ...job.vars,
+    id: job.id,
+    name: job.name,
+    job_name: schedulerJobName(job.id),
+    attempt: String(job.attempt),
+    scheduler: config.scheduler,
+    template: job.template,
+    ...remotePaths(config, job.id),
+  };
+}
+
+export interface RenderInput {
+  /** The template's name, for error messages. */
+  name?: string;
+  source: string;
+  /** Partials by name (`{{> NAME}}`), e.g. chasqui_prologue and chasqui_epilogue. */
+  partials?: Readonly<Record<string, string>>;
+  vars: Readonly<Record<string, string>>;
+}
+
+const COMPILE_OPTIONS = { noEscape: true, strict: true } as const;
+
+/** Every variable NAME also exists as NAME_sh, the same value as one shell word. */
+function withShellWords(vars: Readonly<Record<string, string>>): Record<string, string> {
+  const out: Record<string, string> = { ...vars };
+  for (const [k, v] of Object.entries(vars)) {
+    if (!k.endsWith("_sh") && !(`${k}_sh` in out)) out[`${k}_sh`] = shellWordFor(v);
+  }
+  return out;
+}
+
+/** Where a Handlebars error happened: the template or one of its partials. */
+class TemplateFault extends Error {
+  constructor(
+    readonly where: string,
+    readonly original: unknown,
+  ) {
+    super(original instanceof Error ? original.message : String(original));
+  }
+}
+
+function parseOrFault(where: string, source: string): hbs.AST.Program {
+  try {
+    return Handlebars.parse(source);
+  } catch (e) {
+    throw new TemplateFault(where, e);
+  }
+}
+
+/** Render a batch script. Throws InputError for syntax errors, unknown partials and missing variables. */
+export function renderBatchScript(input: RenderInput): string {
+  const templateName = input.name ?? "template";
+  const label = `template "${templateName}"`;
+  const hb = Handlebars.create();
+  try {
+    for (const [partialName, partialSource] of Object.entries(input.partials ?? {})) {
+      const where = `partial "${partialName}" (used by ${label})`;
+      const compiled = hb.compile(parseOrFault(where, partialSource), COMPILE_OPTIONS);
+      hb.registerPartial(partialName, (context: unknown, options: unknown) => {
+        try {
+          return compiled(context, options as RuntimeOptions);
+        } catch (e) {
+          throw e instanceof TemplateFault ? e : new TemplateFault(where, e);
+        }
+      });
+    }
+    const compiled = hb.compile(parseOrFault(label, input.source), COMPILE_OPTIONS);
+    try {
+      return compiled(withShellWords(input.vars));
+    } catch (e) {
+      throw e instanceof TemplateFault ? e : new TemplateFault(label, e);
+    }
+  } catch (e) {
+    if (e instanceof TemplateFault) throw describeFault(e, input.vars);
+    throw e;
+  }
+}
+
+type RuntimeOptions = Parameters<HandlebarsTemplateDelegate>[1];
+
+function describeFault(fault: TemplateFault, vars: Readonly<Record<string, string>>): InputError {
+  const err = fault.original as { message?: string; lineNumber?: number };
+  const message = err.message ?? String(fault.original);
+  const missing = /^"([^"]+)" not defined in/.exec(message);
+  const line = err.lineNumber ?? /(?:line |- )(\d+)/.exec(message)?.[1];
+  const at = line === undefined ? "" : ` (line ${line})`;
+  if (missing) {
+    const used = missing[1]!;
+    const base = used.endsWith("_sh") && !(used in vars) ? used.slice(0, -3) : used;
+    const shown = base === used ? `"${used}"` : `"${base}" (used as ${used})`;
+    return new InputError(
+      `${fault.where} uses the variable ${shown}, which is not set${at}`,
+      `Set it for every job with "chasqui init --set ${base}=VALUE" (or "vars" in config.json), or for some jobs with "chasqui add --set ${base}=VALUE".`,
+    );
+  }
+  const partial = /The partial (\S+) could not be found/.exec(message);
+  if (partial) {
+    return new InputError(
+      `${fault.where} includes the partial "${partial[1]}", which does not exist${at}`,
+      "Partials live in $CHASQUI_HOME/templates/partials/NAME.sh.hbs.",
+    );
+  }
+  const firstLine = message.split("\n")[0]!.replace(/:$/, "");
+  const detail = message.startsWith("Parse error") ? message.split("\n").slice(-1)[0]! : firstLine;
+  return new InputError(`${fault.where} has a syntax error${at}: ${detail}`);
+}
