@@ -41,6 +41,7 @@ export function isValidJobId(id: string): boolean {
 export function makeJobId(name: string, taken: ReadonlySet<string>): string {
   let base = name
     .normalize("NFKD")
+    .replace(/[\u0300-\u036f]/g, "")
     .replace(/[^A-Za-z0-9._-]+/g, "_")
     .replace(/^[._]+/, "")
     .replace(/_+$/, "");

@@ -1,0 +1,62 @@
+import { describe, expect, test } from "bun:test";
+import { defaultConfig, parseSetOptions, validateConfig } from "../../src/core/config.ts";
+
+describe("validateConfig", () => {
+  test("defaults follow the design", () => {
+    const c = validateConfig({ host: "bebop" }).config!;
+    expect(c.max_queued).toBe(40);
+    expect(c.max_running).toBe(30);
+    expect(c.remote_dir).toBe("chasqui_remote");
+    expect(c.vars.command).toBe("mpirun vasp_std");
+  });
+  test("a round trip of the defaults is valid", () => {
+    const check = validateConfig(JSON.parse(JSON.stringify(defaultConfig("h"))));
+    expect(check.errors).toEqual([]);
+    expect(check.warnings).toEqual([]);
+  });
+  test.each([
+    [{ host: "" }, "host"],
+    [{ host: "a b" }, "host"],
+    [{ host: "h", port: 0 }, "port"],
+    [{ host: "h", port: "22" }, "port"],
+    [{ host: "h", max_queued: -3 }, "max_queued"],
+    [{ host: "h", max_running: 1.5 }, "max_running"],
+    [{ host: "h", scheduler: "lsf" }, "scheduler"],
+    [{ host: "h", remote_dir: "../x" }, "remote_dir"],
+    [{ host: "h", vars: { "bad-name": "x" } }, "vars.bad-name"],
+    [{ host: "h", vars: { walltime: 5 } }, "vars.walltime"],
+    [{ host: "h", download: "OUTCAR" }, "download"],
+    [{ host: "h", template: "a/b" }, "template"],
+    [{ host: "h", version: 2 }, "version"],
+  ])("%j is refused naming %s", (raw, key) => {
+    const check = validateConfig(raw);
+    expect(check.config).toBeNull();
+    expect(check.errors.join("\n")).toContain(key);
+  });
+  test("all problems are reported at once", () => {
+    expect(validateConfig({ host: "", port: -1, max_queued: 0 }).errors).toHaveLength(3);
+  });
+  test("unknown keys and odd limits are warnings, not errors", () => {
+    const check = validateConfig({ host: "h", colour: "blue", max_queued: 5, max_running: 10 });
+    expect(check.config).not.toBeNull();
+    expect(check.warnings.join("\n")).toContain("colour");
+    expect(check.warnings.join("\n")).toContain("max_running");
+  });
+  test.each([[null], [[]], ["x"], [3]])("%j is not a config", (raw) => {
+    expect(validateConfig(raw).config).toBeNull();
+  });
+});
+
+describe("parseSetOptions", () => {
+  test("KEY=VALUE, values may hold = and spaces", () => {
+    expect(parseSetOptions(["a=1", "cmd=mpirun -np 4 vasp_std", "x=a=b", "empty="]).vars).toEqual({
+      a: "1",
+      cmd: "mpirun -np 4 vasp_std",
+      x: "a=b",
+      empty: "",
+    });
+  });
+  test.each(["novalue", "=x", "1a=b", "a-b=c"])("%j is refused", (item) => {
+    expect(parseSetOptions([item]).errors).toHaveLength(1);
+  });
+});
