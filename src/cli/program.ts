@@ -108,6 +108,13 @@ export function buildProgram(ctx: CliContext): Command {
     .argument("<job>", "job id")
     .action(async (job) => (await import("./commands/template.ts")).templateRender(ctx, job));
 
+  program
+    .command("doctor")
+    .description("check config, host key, login, scheduler commands and the remote folder (one login)")
+    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
+    .option("--json", "print the checks as JSON")
+    .action(async (opts) => (await import("./commands/doctor.ts")).doctorCommand(ctx, opts));
+
   for (const cmd of [program, ...program.commands, ...template.commands]) {
     cmd.exitOverride();
     cmd.configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) });

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# The main job: brings up the cluster-in-a-box, builds chasqui, creates sample VASP job folders,
+# adds them, shows the table and one job's rendered batch script, and proves the 2FA login to the
+# cluster through chasqui's SSH layer.
+set -euo pipefail
+cd "$(dirname "$0")"
+if [ ! -x node_modules/.bin/bun ]; then npm ci --no-audit --no-fund >/dev/null; fi
+export PATH="$PWD/node_modules/.bin:$PATH"
+bash test/cluster/cluster.sh up
+bun build.ts >/dev/null
+cluster=${CHASQUI_CLUSTER_DIR:-/var/lib/chasqui-cluster}/cluster.json
+work=$(mktemp -d /tmp/chasqui-demo.XXXXXX)
+export CHASQUI_HOME="$work/home"
+chasqui=dist/chasqui
+for name in si-bulk ge-bulk gaas-relax; do
+  mkdir -p "$work/jobs/$name"
+  printf '%s\n1.0\n5.43 0 0\n0 5.43 0\n0 0 5.43\nSi\n2\nDirect\n0 0 0\n0.25 0.25 0.25\n' "$name" >"$work/jobs/$name/POSCAR"
+  printf 'SYSTEM = %s\nENCUT = 400\nFAKE_SECONDS = 2\n' "$name" >"$work/jobs/$name/INCAR"
+  printf 'Automatic\n0\nGamma\n4 4 4\n' >"$work/jobs/$name/KPOINTS"
+  printf 'PAW_PBE Si 05Jan2001\n' >"$work/jobs/$name/POTCAR"
+done
+user=$(sed -n 's/.*"user": *"\([^"]*\)".*/\1/p' "$cluster")
+$chasqui init --host 127.0.0.1 --port 2223 --user "$user" --template torque-vasp --set queue=batch --set ncpus=1 --max-queued 2
+$chasqui add "$work"/jobs/*
+echo
+$chasqui list
+echo
+echo "== the batch script si-bulk gets:"
+$chasqui template render si-bulk
+echo
+echo "== one login through the 2FA port, answered by a TOTP code:"
+bun test/ssh/driver.ts --port 2223 --otp "bun $PWD/test/cluster/totp-cli.ts" -- 'echo "logged in as $(id -un) on $(hostname)"; command -v qsub' || true
+echo
+echo "demo folder: $work"

@@ -1,0 +1,142 @@
+// `chasqui doctor`: one login, then each check as a line that says OK or what to fix.
+
+import { readConfig } from "../../config/configFile.ts";
+import type { Config } from "../../core/config.ts";
+import { ChasquiError, ExitCode } from "../../errors.ts";
+import doctorScript from "../../remote/doctor.sh" with { type: "text" };
+import { shellQuote } from "../../ssh/quote.ts";
+import { defaultResolveDeps, resolveTarget } from "../../ssh/resolve.ts";
+import { openSession } from "../../ssh/session.ts";
+import { type CliContext, write } from "../context.ts";
+import { createTerminalPrompter } from "../prompt.ts";
+
+export interface Check {
+  name: string;
+  ok: boolean;
+  detail: string;
+}
+
+/** The remote folder as a bash word: relative paths are under the login home. */
+function remoteDirWord(config: Config): string {
+  return config.remote_dir.startsWith("/")
+    ? shellQuote(config.remote_dir)
+    : `"$HOME"/${shellQuote(config.remote_dir)}`;
+}
+
+export function parseKeyValues(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const eq = line.indexOf("=");
+    if (eq > 0) out.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return out;
+}
+
+/** Pure: the checks from what the cluster reported. */
+export function remoteChecks(config: Config, facts: Map<string, string>): Check[] {
+  const get = (k: string) => facts.get(k) ?? "";
+  const checks: Check[] = [];
+  checks.push({
+    name: "remote shell",
+    ok: get("bash") !== "unknown",
+    detail: `login shell ${get("login_shell")}, bash ${get("bash")}`,
+  });
+  const tools = config.scheduler === "pbs" ? ["qsub", "qstat", "qdel"] : ["sbatch", "squeue"];
+  for (const t of tools) {
+    const where = get(`cmd_${t}`);
+    checks.push({
+      name: t,
+      ok: where !== "",
+      detail:
+        where ||
+        `not found on the login node's PATH; is the scheduler "${config.scheduler}" right? (config: scheduler)`,
+    });
+  }
+  checks.push({
+    name: "tar",
+    ok: get("cmd_tar") !== "",
+    detail: get("cmd_tar") || "not found: uploads need tar on the cluster",
+  });
+  const writable = get("remote_writable") === "yes";
+  checks.push({
+    name: "remote folder",
+    ok: writable,
+    detail: writable
+      ? `${config.remote_dir} is writable (${get("remote_free_kb") || "?"} KB free)`
+      : `${config.remote_dir} cannot be created or written: fix its permissions or set remote_dir in the config`,
+  });
+  const installed = get("agent_version");
+  checks.push({
+    name: "agent",
+    ok: true,
+    detail: installed === "" ? "not deployed yet (sync deploys it)" : `version ${installed}`,
+  });
+  return checks;
+}
+
+export async function doctorCommand(
+  ctx: CliContext,
+  opts: { acceptNewHostKey?: boolean; json?: boolean },
+): Promise<void> {
+  const checks: Check[] = [];
+  const report = () => {
+    if (opts.json) write(ctx.out, JSON.stringify(checks, null, 2));
+    else for (const c of checks) write(ctx.out, `${c.ok ? "OK  " : "FIX "} ${c.name.padEnd(14)} ${c.detail}`);
+  };
+  const { config, warnings } = await readConfig(ctx.home);
+  checks.push({
+    name: "config",
+    ok: true,
+    detail: warnings.length ? `valid; warnings: ${warnings.join("; ")}` : "valid",
+  });
+  const target = await resolveTarget(config, defaultResolveDeps());
+  const route = [
+    ...target.proxyJump.map((h) => `${h.user}@${h.hostname}:${h.port}`),
+    `${target.user}@${target.hostname}:${target.port}`,
+  ];
+  checks.push({ name: "target", ok: true, detail: route.join(" -> ") });
+  let hostKeyNote = "matches known_hosts";
+  let session: Awaited<ReturnType<typeof openSession>>;
+  try {
+    session = await openSession({
+      target,
+      otpCommand: config.otp_command,
+      prompter: createTerminalPrompter(),
+      acceptNewHostKey: opts.acceptNewHostKey === true,
+      events: (e) => {
+        if (e.type === "hostkey-added") hostKeyNote = `new key accepted and recorded (${e.fingerprint})`;
+      },
+    });
+  } catch (e) {
+    report();
+    throw e;
+  }
+  try {
+    checks.push({ name: "host key", ok: true, detail: hostKeyNote });
+    checks.push({
+      name: "login",
+      ok: true,
+      detail: session.route
+        .map(
+          (r) => `${r.host}:${r.port} by ${r.authMethods.map((m) => `${m.method} (${m.via})`).join(" + ")}`,
+        )
+        .join("; "),
+    });
+    const script = `R=${remoteDirWord(config)}\n${doctorScript}`;
+    const r = await session.exec("bash -s", { stdin: Buffer.from(script), timeoutMs: 60_000 });
+    if (r.code !== 0) {
+      checks.push({
+        name: "remote shell",
+        ok: false,
+        detail: `bash -s exited ${r.code}: ${r.stderr.toString().trim()}`,
+      });
+    } else {
+      checks.push(...remoteChecks(config, parseKeyValues(r.stdout.toString("utf8"))));
+    }
+  } finally {
+    await session.close();
+  }
+  report();
+  if (checks.some((c) => !c.ok))
+    throw new ChasquiError("some checks failed (lines marked FIX)", { exitCode: ExitCode.failure });
+}
