@@ -1,0 +1,194 @@
+// The completion epilogue, run for real with bash: DONE / FAIL / TIMEOUT flags, written once and atomically.
+import { afterAll, describe, expect, test } from "bun:test";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import {
+  fakeCommand,
+  flagWrites,
+  type Layout,
+  makeLayout,
+  processAlive,
+  readFlag,
+  renderFor,
+  runScript,
+  waitFor,
+} from "./harness.ts";
+
+const layouts: Layout[] = [];
+afterAll(() => {
+  for (const l of layouts) fs.rmSync(path.dirname(l.root), { recursive: true, force: true });
+});
+
+function setup(mode: string, vars: Record<string, string> = {}, attempt = 0) {
+  const layout = makeLayout();
+  layouts.push(layout);
+  const script = renderFor(
+    layout,
+    "torque-vasp",
+    { command: fakeCommand(layout, mode), ...vars },
+    { attempt },
+  );
+  return { layout, script };
+}
+
+async function agentTriggered(layout: Layout): Promise<string> {
+  const file = path.join(layout.remote, "agent.triggered");
+  await waitFor("the agent trigger", () => fs.existsSync(file));
+  return fs.readFileSync(file, "utf8");
+}
+
+function leftoverTempFiles(layout: Layout): string[] {
+  return fs.readdirSync(path.dirname(layout.flag)).filter((f) => f !== `${layout.jobId}.flag`);
+}
+
+describe("a command that ends by itself", () => {
+  test("exit 0 with VASP's timing section: DONE, stdout captured, agent triggered detached", async () => {
+    const { layout, script } = setup("ok", {}, 2);
+    const result = await runScript(layout, script).done;
+    expect(result.code).toBe(0);
+    const flag = readFlag(layout.flag);
+    expect(flag).toMatchObject({ status: "DONE", schedulerId: "77.pbshost", exitCode: "0", lines: 4 });
+    expect(flag.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    expect(Math.abs(Date.parse(flag.time) - Date.now())).toBeLessThan(5 * 60_000);
+    expect(flagWrites(layout)).toBe(1);
+    expect(leftoverTempFiles(layout)).toEqual([]);
+    const stdout = fs.readFileSync(path.join(layout.work, "stdout"), "utf8");
+    expect(stdout).toContain("attempt 2");
+    expect(stdout).toContain("fake vasp says hello");
+    expect(await agentTriggered(layout)).toBe("notty\ntrigger --from-job\n");
+  });
+
+  test("exit 0 without the timing section: FAIL with exit code 0", async () => {
+    const { layout, script } = setup("notiming");
+    const result = await runScript(layout, script).done;
+    expect(result.code).toBe(0);
+    expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "0" });
+  });
+
+  test("a non-zero exit: FAIL, the exit code kept in the flag and as the script's own", async () => {
+    const { layout, script } = setup("exit 3");
+    const result = await runScript(layout, script).done;
+    expect(result.code).toBe(3);
+    expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "3" });
+    expect(flagWrites(layout)).toBe(1);
+    await agentTriggered(layout);
+  });
+
+  test("a failing command that signals its own process group still ends FAIL, not TIMEOUT", async () => {
+    // MPI launchers clean up after a failed rank by signalling their process group. When the
+    // command shared the script's group, that SIGTERM reached the script's trap and a FAIL
+    // became a TIMEOUT; the command now runs in a group of its own.
+    const { layout, script } = setup("groupkill");
+    const result = await runScript(layout, script).done;
+    expect(readFlag(layout.flag).status).toBe("FAIL");
+    expect(result.code).not.toBe(0);
+    expect(flagWrites(layout)).toBe(1);
+  });
+
+  // A SIGTERM can reach the script after the command has ended (a scheduler's cleanup, another
+  // process's kill): these inject one, deterministically, at the two places it can land.
+  function injectTerm(script: string, after: string): string {
+    expect(script).toContain(after);
+    return script.replace(after, `${after}\nkill -TERM $$`);
+  }
+
+  test("a SIGTERM just after a failed command has ended: FAIL with its exit code, not TIMEOUT", async () => {
+    const { layout, script } = setup("exit 3");
+    const result = await runScript(layout, injectTerm(script, "chasqui_rc=$?")).done;
+    expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "3" });
+    expect(result.code).toBe(3);
+    expect(flagWrites(layout)).toBe(1);
+  });
+
+  test("a SIGTERM after the flag is written changes nothing", async () => {
+    const { layout, script } = setup("ok");
+    const result = await runScript(layout, injectTerm(script, '  chasqui_write_flag "$1" "$2"')).done;
+    expect(readFlag(layout.flag)).toMatchObject({ status: "DONE", exitCode: "0" });
+    expect(result.code).toBe(0);
+    expect(flagWrites(layout)).toBe(1);
+    await agentTriggered(layout);
+  });
+
+  test("modules are loaded, split on spaces", async () => {
+    const { layout, script } = setup("ok", { modules: "vasp/6.4.2  intel-mpi/2021" });
+    expect((await runScript(layout, script).done).code).toBe(0);
+    expect(fs.readFileSync(layout.moduleLog, "utf8")).toBe("load vasp/6.4.2 intel-mpi/2021\n");
+  });
+
+  test("a module that fails to load: FAIL before the command runs", async () => {
+    const { layout, script } = setup("ok", { modules: "broken" });
+    expect((await runScript(layout, script).done).code).toBe(1);
+    expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "1" });
+    expect(fs.existsSync(path.join(layout.work, "cmd.pid"))).toBe(false);
+  });
+
+  test("no modules: module is not called", async () => {
+    const { layout, script } = setup("ok", { modules: "" });
+    expect((await runScript(layout, script).done).code).toBe(0);
+    expect(fs.existsSync(layout.moduleLog)).toBe(false);
+  });
+
+  test("a missing work folder: FAIL, and the command never runs", async () => {
+    const { layout, script } = setup("ok");
+    fs.rmSync(layout.work, { recursive: true });
+    const result = await runScript(layout, script).done;
+    expect(result.code).toBe(1);
+    expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "1" });
+    expect(result.stderr).toContain("cannot enter the work folder");
+  });
+
+  test("Slurm's job id when there is no PBS_JOBID", async () => {
+    const { layout, script } = setup("ok");
+    const result = await runScript(layout, script, { PBS_JOBID: "", SLURM_JOB_ID: "4242" }).done;
+    expect(result.code).toBe(0);
+    expect(readFlag(layout.flag).schedulerId).toBe("4242");
+  });
+});
+
+describe("a walltime kill", () => {
+  async function startSleeping() {
+    const { layout, script } = setup("sleep");
+    const run = runScript(layout, script);
+    await waitFor("the command to start", () => fs.existsSync(path.join(layout.work, "started")));
+    const cmdPid = Number(fs.readFileSync(path.join(layout.work, "cmd.pid"), "utf8"));
+    return { layout, run, cmdPid };
+  }
+
+  test("SIGTERM to the script alone: TIMEOUT at once, and the command is stopped too", async () => {
+    const { layout, run, cmdPid } = await startSleeping();
+    process.kill(run.child.pid!, "SIGTERM");
+    const result = await run.done;
+    expect(result.code).toBe(143);
+    expect(readFlag(layout.flag)).toMatchObject({
+      status: "TIMEOUT",
+      schedulerId: "77.pbshost",
+      exitCode: "143",
+    });
+    expect(flagWrites(layout)).toBe(1);
+    expect(leftoverTempFiles(layout)).toEqual([]);
+    await waitFor("the command to die", () => !processAlive(cmdPid));
+    await agentTriggered(layout);
+  });
+
+  test("SIGTERM to every process of the job at once (as PBS and Slurm do): TIMEOUT, written once", async () => {
+    const { layout, run, cmdPid } = await startSleeping();
+    const cmdGroup = -Number(fs.readFileSync(`/proc/${cmdPid}/stat`, "utf8").split(") ")[1]!.split(" ")[2]);
+    expect(cmdGroup).not.toBe(-run.child.pid!);
+    process.kill(cmdGroup, "SIGTERM");
+    process.kill(-run.child.pid!, "SIGTERM");
+    const result = await run.done;
+    expect(result.code).toBe(143);
+    expect(readFlag(layout.flag).status).toBe("TIMEOUT");
+    expect(flagWrites(layout)).toBe(1);
+  });
+
+  test("a second SIGTERM while the script is finishing does not write another flag", async () => {
+    const { layout, run } = await startSleeping();
+    process.kill(run.child.pid!, "SIGTERM");
+    process.kill(run.child.pid!, "SIGTERM");
+    const result = await run.done;
+    expect(result.code).toBe(143);
+    expect(readFlag(layout.flag).status).toBe("TIMEOUT");
+    expect(flagWrites(layout)).toBe(1);
+  });
+});
