@@ -172,7 +172,10 @@ function describeFault(fault: TemplateFault, vars: Readonly<Record<string, strin
       "Partials live in $CHASQUI_HOME/templates/partials/NAME.sh.hbs.",
     );
   }
-  const firstLine = message.split("\n")[0]!.replace(/:$/, "");
-  const detail = message.startsWith("Parse error") ? message.split("\n").slice(-1)[0]! : firstLine;
+  const lines = message.split("\n");
+  // Parse errors end with "Expecting ..., got ..."; others are one line ending in " - line:column".
+  let detail = message.startsWith("Parse error") ? lines.at(-1)! : lines[0]!.replace(/ - \d+:\d+$/, "");
+  if (detail.endsWith("got 'EOF'"))
+    detail = `it ends inside a block or tag (an {{#if}} without {{/if}}?); ${detail}`;
   return new InputError(`${fault.where} has a syntax error${at}: ${detail}`);
 }
