@@ -72,6 +72,14 @@ export function buildProgram(ctx: CliContext): Command {
     .action(async (job, opts) => (await import("./commands/show.ts")).showCommand(ctx, job, opts));
 
   program
+    .command("sync")
+    .description("one SSH session: upload new jobs, let the agent submit within limits, collect states")
+    .option("--dry-run", "print the plan and the new jobs' scripts; connect to nothing, change nothing")
+    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
+    .option("--json", "print the summary as JSON")
+    .action(async (opts) => (await import("./commands/sync.ts")).syncCommand(ctx, opts));
+
+  program
     .command("cancel")
     .description("cancel jobs: drop them locally, from waiting/, or qdel them")
     .argument("<job...>", "job ids")

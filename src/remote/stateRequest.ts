@@ -1,0 +1,59 @@
+// The one request every sync makes after uploading: builds its input and splits its reply.
+
+import type { Config } from "../core/config.ts";
+import { shellQuote } from "../ssh/quote.ts";
+import agentScript from "./agent.sh" with { type: "text" };
+import stateScript from "./state.sh" with { type: "text" };
+
+export interface StateRequest {
+  remoteDirSh: string;
+  workRootSh: string;
+  offset: number;
+  head: string | null;
+  config: Pick<Config, "scheduler" | "max_queued" | "max_running">;
+}
+
+export function agentConf(config: StateRequest["config"]): string {
+  return [
+    `SCHEDULER=${config.scheduler}`,
+    `MAX_QUEUED=${config.max_queued}`,
+    `MAX_RUNNING=${config.max_running}`,
+  ].join("\n");
+}
+
+export function stateInput(req: StateRequest): Buffer {
+  const header = [
+    `R=${req.remoteDirSh}`,
+    `W=${req.workRootSh}`,
+    `OFFSET=${req.offset}`,
+    `HEAD=${shellQuote(req.head ?? "")}`,
+    `CONF=${shellQuote(agentConf(req.config))}`,
+    `AGENT_B64=${Buffer.from(agentScript).toString("base64")}`,
+  ].join("\n");
+  return Buffer.from(`${header}\n${stateScript}\nmain; exit $?\n`);
+}
+
+/** Sections `@@<name> <bytes>\n<bytes>\n` of the reply. */
+export function splitSections(reply: Buffer): Map<string, Buffer> {
+  const out = new Map<string, Buffer>();
+  let at = 0;
+  while (at < reply.length) {
+    const nl = reply.indexOf(0x0a, at);
+    if (nl < 0) break;
+    const m = /^@@([a-z_]+) (\d+)$/.exec(reply.subarray(at, nl).toString("utf8"));
+    if (!m) throw new Error(`unexpected reply from the cluster near byte ${at}`);
+    const size = Number(m[2]);
+    out.set(m[1]!, reply.subarray(nl + 1, nl + 1 + size));
+    at = nl + 1 + size + 1;
+  }
+  return out;
+}
+
+export function parseMeta(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const eq = line.indexOf("=");
+    if (eq > 0) out.set(line.slice(0, eq), line.slice(eq + 1));
+  }
+  return out;
+}
