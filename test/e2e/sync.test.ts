@@ -1,0 +1,131 @@
+// chasqui sync end to end: the compiled binary, the cluster-in-a-box's 2FA port, real Slurm behind
+// the PBS wrappers. Six jobs under max_queued=2 feed themselves; request counts do not grow with N.
+import { beforeAll, describe, expect, test } from "bun:test";
+import * as path from "node:path";
+import { type Cluster, countRuns, loadCluster, resetRemote, runAsUser, waitFor } from "../cluster/cluster.ts";
+import { type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
+
+let cluster: Cluster;
+beforeAll(() => {
+  cluster = loadCluster();
+  resetRemote();
+});
+
+function setUp(port: number, maxQueued: number, extra: string[] = []): Sandbox {
+  const s = sandbox();
+  const init = s.run([
+    "init",
+    "--host",
+    cluster.host,
+    "--port",
+    String(port),
+    "--user",
+    cluster.user,
+    "--identity",
+    cluster.identity,
+    "--known-hosts",
+    cluster.knownHosts,
+    "--template",
+    "torque-vasp",
+    "--set",
+    "queue=batch",
+    "--set",
+    "ncpus=1",
+    "--max-queued",
+    String(maxQueued),
+    ...extra,
+  ]);
+  expect(init.code).toBe(0);
+  return s;
+}
+
+function sync(s: Sandbox, args: string[] = []) {
+  const r = s.run(["sync", "--json", ...args]);
+  if (r.code !== 0) throw new Error(`sync failed (${r.code}): ${r.stderr}`);
+  return JSON.parse(r.stdout);
+}
+
+const listed = (s: Sandbox) =>
+  JSON.parse(s.run(["list", "--json"]).stdout) as {
+    id: string;
+    state: string;
+    scheduler_id: string | null;
+  }[];
+
+describe("chasqui sync", () => {
+  test("six jobs, max_queued=2, through the TOTP port: each submitted once, all DONE", async () => {
+    const otp = `${process.execPath} ${path.resolve(import.meta.dir, "../cluster/totp-cli.ts")}`;
+    const s = setUp(cluster.totpPort, 2, ["--otp-command", otp, "--remote-dir", "chasqui_remote_sync6"]);
+    const ids = ["s1", "s2", "s3", "s4", "s5", "s6"];
+    const folders = ids.map((id) => s.jobFolder(id, { ...VASP_FILES, INCAR: "FAKE_SECONDS = 1\n" }));
+    expect(s.run(["add", ...folders]).code).toBe(0);
+
+    const dry = s.run(["sync", "--dry-run", "--json"]);
+    expect(dry.code).toBe(0);
+    expect(JSON.parse(dry.stdout).plan).toHaveLength(6);
+    expect(listed(s).every((j) => j.state === "QUEUED_LOCAL")).toBe(true);
+
+    const first = sync(s);
+    expect(first.uploaded).toHaveLength(6);
+    expect(first.submitted).toHaveLength(2);
+    expect(first.ssh_requests).toBe(3);
+
+    // The jobs feed the queue themselves; sample the scheduler while they do.
+    let most = 0;
+    await waitFor(
+      async () => {
+        const q = await runAsUser(
+          "squeue -h -u chasqui -o %i | wc -l; ls chasqui_remote_sync6/completed | wc -l",
+        );
+        const [inQueue, flags] = q.stdout.trim().split("\n").map(Number);
+        most = Math.max(most, inQueue ?? 0);
+        return flags === 6;
+      },
+      { timeoutMs: 120_000, intervalMs: 200, what: "six completion flags" },
+    );
+    expect(most).toBeLessThanOrEqual(2);
+
+    const second = sync(s);
+    expect(second.ssh_requests).toBe(1);
+    const jobs = listed(s);
+    expect(jobs.map((j) => j.state)).toEqual(ids.map(() => "DONE"));
+    for (const id of ids) expect(await countRuns(id)).toBe(1);
+    // Each login on the 2FA port needs a fresh 30 s TOTP step: this test waits for a few.
+  }, 300_000);
+
+  test("SSH requests per sync are the same for 1 and for 50 jobs", () => {
+    const counts: number[][] = [];
+    for (const n of [1, 50]) {
+      const s = setUp(cluster.keyPort, 100, [
+        "--remote-dir",
+        `chasqui_remote_n${n}`,
+        "--set",
+        "command=true",
+      ]);
+      const folders = Array.from({ length: n }, (_, i) => s.jobFolder(`n${n}-${i}`));
+      expect(s.run(["add", ...folders]).code).toBe(0);
+      const first = sync(s);
+      expect(first.uploaded).toHaveLength(n);
+      const steady = sync(s);
+      counts.push([first.ssh_requests, steady.ssh_requests]);
+    }
+    expect(counts[0]).toEqual(counts[1]!);
+    expect(counts[0]).toEqual([3, 1]);
+  });
+
+  test("a job the scheduler rejects ends FAILED with its message; the store is not touched by --dry-run", () => {
+    const s = setUp(cluster.keyPort, 10, ["--remote-dir", "chasqui_remote_badq"]);
+    expect(s.run(["add", s.jobFolder("badq"), "--set", "queue=nosuchqueue"]).code).toBe(0);
+    const before = s.snapshot();
+    expect(s.run(["sync", "--dry-run"]).code).toBe(0);
+    expect(s.snapshot()).toEqual(before);
+    sync(s);
+    const [job] = listed(s) as unknown as { state: string; history: { reason: string }[] }[];
+    expect(job!.state).toBe("FAILED");
+    expect(job!.history.at(-1)!.reason).toContain("rejected by the scheduler");
+    // Nothing new: the next sync changes no job.
+    const again = sync(s);
+    expect(again.changes).toEqual([]);
+    expect(listed(s)).toEqual([job] as never);
+  });
+});
