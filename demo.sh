@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The main job: brings up the cluster-in-a-box, builds chasqui, creates sample VASP job folders,
-# adds them, shows the table and one job's rendered batch script, and proves the 2FA login to the
-# cluster through chasqui's SSH layer.
+# adds them and syncs through the 2FA port (TOTP answered by otp_command) until every job has
+# finished, then shows the table and one job's history.
 set -euo pipefail
 cd "$(dirname "$0")"
 if [ ! -x node_modules/.bin/bun ]; then npm ci --no-audit --no-fund >/dev/null; fi
@@ -20,15 +20,25 @@ for name in si-bulk ge-bulk gaas-relax; do
   printf 'PAW_PBE Si 05Jan2001\n' >"$work/jobs/$name/POTCAR"
 done
 user=$(sed -n 's/.*"user": *"\([^"]*\)".*/\1/p' "$cluster")
-$chasqui init --host 127.0.0.1 --port 2223 --user "$user" --template torque-vasp --set queue=batch --set ncpus=1 --max-queued 2
+state=$(dirname "$cluster")
+# The 2FA port: chasqui answers the TOTP prompt through otp_command, as a TOTP user's cron would.
+$chasqui init --host 127.0.0.1 --port 2223 --user "$user" --identity "$state/client/id_ed25519" \
+  --known-hosts "$state/known_hosts" --otp-command "$PWD/node_modules/.bin/bun $PWD/test/cluster/totp-cli.ts" \
+  --remote-dir chasqui_remote_demo --template torque-vasp --set queue=batch --set ncpus=1 --max-queued 2
 $chasqui add "$work"/jobs/*
-echo
-$chasqui list
 echo
 echo "== the batch script si-bulk gets:"
 $chasqui template render si-bulk
 echo
-echo "== one login through the 2FA port, answered by a TOTP code:"
-bun test/ssh/driver.ts --port 2223 --otp "bun $PWD/test/cluster/totp-cli.ts" -- 'echo "logged in as $(id -un) on $(hostname)"; command -v qsub' || true
+for round in 1 2 3 4 5 6; do
+  echo "== sync $round"
+  $chasqui sync
+  if ! $chasqui list | grep -qvE $'\t(DONE|FAILED|TIMEOUT|LOST|CANCELLED)\t'; then break; fi
+  sleep 5
+done
+echo
+$chasqui list
+echo
+$chasqui show si-bulk
 echo
 echo "demo folder: $work"
