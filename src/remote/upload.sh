@@ -23,6 +23,8 @@ archive_previous_run() {
     case ${entry##*/} in run.[0-9]*) continue ;; esac
     mv -f "$entry" "$dir/run.$n/" || return 1
   done
+  # The old run's completion flag goes with it, or the next sync would take it for the new run's.
+  if [ -f "$R/completed/${dir##*/}.flag" ]; then mv -f "$R/completed/${dir##*/}.flag" "$dir/run.$n/chasqui.flag" || return 1; fi
 }
 
 place() {

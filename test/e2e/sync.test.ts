@@ -6,6 +6,8 @@ import { type Cluster, countRuns, loadCluster, resetRemote, runAsUser, waitFor }
 import { type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
 
 let cluster: Cluster;
+// Job names are counted in the scheduler's history, which outlives a test run: make them unique.
+const tag = Math.random().toString(36).slice(2, 6);
 beforeAll(() => {
   cluster = loadCluster();
   resetRemote();
@@ -56,7 +58,7 @@ describe("chasqui sync", () => {
   test("six jobs, max_queued=2, through the TOTP port: each submitted once, all DONE", async () => {
     const otp = `${process.execPath} ${path.resolve(import.meta.dir, "../cluster/totp-cli.ts")}`;
     const s = setUp(cluster.totpPort, 2, ["--otp-command", otp, "--remote-dir", "chasqui_remote_sync6"]);
-    const ids = ["s1", "s2", "s3", "s4", "s5", "s6"];
+    const ids = [1, 2, 3, 4, 5, 6].map((i) => `s${tag}${i}`);
     const folders = ids.map((id) => s.jobFolder(id, { ...VASP_FILES, INCAR: "FAKE_SECONDS = 1\n" }));
     expect(s.run(["add", ...folders]).code).toBe(0);
 
@@ -128,4 +130,34 @@ describe("chasqui sync", () => {
     expect(again.changes).toEqual([]);
     expect(listed(s)).toEqual([job] as never);
   });
+});
+
+describe("retry", () => {
+  test("a retried job runs again: the old run is kept under run.1/ and its flag does not count", async () => {
+    const s = setUp(cluster.keyPort, 10, ["--remote-dir", "chasqui_remote_retry"]);
+    expect(
+      s.run(["add", s.jobFolder(`rt${tag}`, { ...VASP_FILES, INCAR: "FAKE_FAIL = .TRUE.\n" })]).code,
+    ).toBe(0);
+    sync(s);
+    await waitFor(
+      async () => (await runAsUser(`ls chasqui_remote_retry/completed/rt${tag}.flag`)).code === 0,
+      {
+        timeoutMs: 60_000,
+        what: "the failing job's flag",
+      },
+    );
+    sync(s);
+    const [failed] = listed(s) as unknown as { state: string; exit_code: number }[];
+    expect(failed!.state).toBe("FAILED");
+    expect(failed!.exit_code).not.toBe(0);
+    expect(s.run(["retry", `rt${tag}`]).code).toBe(0);
+    const resent = sync(s);
+    expect(resent.uploaded).toEqual([`rt${tag}`]);
+    // The first run's flag moved into run.1/, so this sync cannot see the job as finished yet.
+    expect(resent.failed).toEqual([]);
+    const kept = await runAsUser(`ls chasqui_remote_retry/jobs/rt${tag}/run.1`);
+    expect(kept.stdout).toContain("chasqui.flag");
+    expect(kept.stdout).toContain("OUTCAR");
+    expect(await countRuns(`rt${tag}`)).toBe(2);
+  }, 180_000);
 });
