@@ -1,0 +1,623 @@
+#!/usr/bin/env bash
+# chasqui-agent-version: 1
+# The chasqui agent: submits the batch scripts in waiting/ under the user's queue limits, one agent
+# at a time, and reports the scheduler's view of the user's jobs. Layout and events: docs/REMOTE.md.
+#   bash R/agent.sh run | trigger [--from-job] | snapshot | version
+set -u
+
+if [ -z "${BASH_VERSINFO[0]:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 4 ]; then
+  echo "chasqui agent: needs bash 4 or newer" >&2
+  exit 2
+fi
+
+R=$(cd "$(dirname "$0")" && pwd -P) || exit 1
+TAB=$'\t'
+LOCK="$R/agent.lock"
+PENDING="$R/agent.pending"
+LOG="$R/agent.log"
+WAITING="$R/waiting"
+SUBMITTING="$R/submitting"
+SUBMITTED="$R/submitted"
+REJECTED="$R/rejected"
+AGENT_USER=${USER:-}
+[ -n "$AGENT_USER" ] || AGENT_USER=$(id -un)
+HOST=$(uname -n)
+STALE_SECONDS=600       # a lock whose owner has not written for this long is stale (any host)
+LOG_ROTATE_BYTES=16777216
+DETAIL_MAX=1000
+FROM_JOB=""
+SELF_ID=""              # the calling batch job (trigger --from-job): it is ending, do not count it
+HAVE_LOCK=""
+TMPD=""
+
+# ---------------------------------------------------------------------------- config
+
+load_conf() {
+  MAX_QUEUED=40
+  MAX_RUNNING=30
+  SCHEDULER=pbs
+  WORK_ROOT="$R/jobs"
+  QSUB_TIMEOUT=120
+  local line key val
+  if [ -f "$R/agent.conf" ]; then
+    while IFS= read -r line || [ -n "$line" ]; do
+      line=${line%$'\r'}
+      case $line in '' | '#'*) continue ;; esac
+      key=${line%%=*}
+      val=${line#*=}
+      [ "$key" != "$line" ] || continue
+      case $key in
+        MAX_QUEUED) [[ $val =~ ^[0-9]+$ ]] && MAX_QUEUED=$((10#$val)) ;;
+        MAX_RUNNING) [[ $val =~ ^[0-9]+$ ]] && MAX_RUNNING=$((10#$val)) ;;
+        QSUB_TIMEOUT) [[ $val =~ ^[1-9][0-9]*$ ]] && QSUB_TIMEOUT=$((10#$val)) ;;
+        SCHEDULER) SCHEDULER=$val ;;
+        WORK_ROOT) [ -z "$val" ] || WORK_ROOT=$val ;;
+      esac
+    done <"$R/agent.conf"
+  fi
+  case $SCHEDULER in
+    pbs | slurm) ;;
+    *)
+      echo "chasqui agent: agent.conf: SCHEDULER must be pbs or slurm, not '$SCHEDULER'" >&2
+      exit 2
+      ;;
+  esac
+  # Like remote_dir, a relative work root is relative to the login home.
+  case $WORK_ROOT in /*) ;; *) WORK_ROOT="$HOME/$WORK_ROOT" ;; esac
+  TIMEOUT_CMD=()
+  if command -v timeout >/dev/null 2>&1; then
+    if timeout -k 1 5 true 2>/dev/null; then
+      TIMEOUT_CMD=(timeout -k 10 "$QSUB_TIMEOUT")
+    else
+      TIMEOUT_CMD=(timeout "$QSUB_TIMEOUT")
+    fi
+  fi
+}
+
+make_tmp() {
+  [ -n "$TMPD" ] && return 0
+  TMPD=$(mktemp -d "${TMPDIR:-/tmp}/chasqui-agent.XXXXXX" 2>/dev/null) || TMPD=$(mktemp -d "$R/.tmp.XXXXXX") || {
+    echo "chasqui agent: cannot create a temporary folder" >&2
+    exit 1
+  }
+}
+
+cleanup() {
+  [ -z "$HAVE_LOCK" ] || lock_release
+  [ -z "$TMPD" ] || rm -rf "$TMPD"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+now() { date +%s; }
+
+# ---------------------------------------------------------------------------- lock
+
+lock_write_owner() {
+  local tmp="$LOCK/owner.$$"
+  printf '%s %s %s\n' "$HOST" "$$" "$(now)" >"$tmp" 2>/dev/null && mv -f "$tmp" "$LOCK/owner" 2>/dev/null
+}
+
+# True while the lock still names this process (another agent may have judged it stale).
+lock_is_mine() {
+  local host pid epoch
+  read -r host pid epoch <"$LOCK/owner" 2>/dev/null || return 1
+  [ "$host" = "$HOST" ] && [ "$pid" = "$$" ]
+}
+
+# Stale: the owner is on this host and its pid is dead, or it has not written for STALE_SECONDS.
+lock_is_stale() {
+  local host="" pid="" epoch=""
+  if ! read -r host pid epoch <"$LOCK/owner" 2>/dev/null || [ -z "$epoch" ]; then
+    # No owner yet: being created right now, or its creator died before writing. Judge by age.
+    [ -d "$LOCK" ] && [ -n "$(find "$LOCK" -maxdepth 0 -mmin +$((STALE_SECONDS / 60)) 2>/dev/null)" ]
+    return
+  fi
+  [[ $pid =~ ^[0-9]+$ && $epoch =~ ^[0-9]+$ ]] || return 0
+  if [ "$host" = "$HOST" ] && ! kill -0 "$pid" 2>/dev/null; then return 0; fi
+  [ $(($(now) - epoch)) -gt "$STALE_SECONDS" ]
+}
+
+# Break a stale lock. Only the holder of agent.lock.break may do it, and it checks again under
+# that lock, so two agents breaking at once cannot both remove a lock (nor a fresh one).
+lock_break() {
+  local grave
+  if ! mkdir "$LOCK.break" 2>/dev/null; then
+    # A breaker that died mid-break (a few milliseconds of work): clear its lock after a minute.
+    if [ -n "$(find "$LOCK.break" -maxdepth 0 -mmin +1 2>/dev/null)" ]; then
+      grave="$R/.agent.lock.break.dead.$HOST.$$"
+      mv "$LOCK.break" "$grave" 2>/dev/null && rm -rf "$grave"
+    fi
+    return 1
+  fi
+  if lock_is_stale; then
+    grave="$R/.agent.lock.stale.$HOST.$$"
+    if mv "$LOCK" "$grave" 2>/dev/null; then rm -rf "$grave"; fi
+  fi
+  rmdir "$LOCK.break" 2>/dev/null
+  return 0
+}
+
+lock_try() {
+  local attempt
+  for attempt in 1 2 3; do
+    if mkdir "$LOCK" 2>/dev/null; then
+      if lock_write_owner; then
+        HAVE_LOCK=1
+        return 0
+      fi
+      rm -rf "$LOCK"
+      echo "chasqui agent: cannot write $LOCK/owner" >&2
+      return 1
+    fi
+    if [ ! -d "$LOCK" ] && [ "$attempt" -eq 3 ]; then
+      echo "chasqui agent: cannot create $LOCK" >&2
+      return 1
+    fi
+    lock_is_stale || return 1
+    lock_break || return 1
+  done
+  return 1
+}
+
+lock_release() {
+  if lock_is_mine; then
+    rm -f "$LOCK/owner" "$LOCK/owner.$$"
+    rmdir "$LOCK" 2>/dev/null
+  fi
+  HAVE_LOCK=""
+}
+
+# ---------------------------------------------------------------------------- log
+
+# One complete line per event, appended with one printf, only while holding the lock.
+log_event() { # EVENT JOB_ID DETAIL
+  local detail=${3:-}
+  detail=${detail//[$'\t\r\n']/ }
+  [ "${#detail}" -le "$DETAIL_MAX" ] || detail="${detail:0:DETAIL_MAX}..."
+  printf '%s\t%s\t%s\t%s\n' "$(date -u +%Y-%m-%dT%H:%M:%SZ)" "$1" "$2" "$detail" >>"$LOG"
+}
+
+rotate_log() {
+  local size
+  [ -f "$LOG" ] || return 0
+  size=$(wc -c <"$LOG" 2>/dev/null) || return 0
+  [ "${size// /}" -le "$LOG_ROTATE_BYTES" ] || mv -f "$LOG" "$LOG.1"
+}
+
+# Scheduler ids this job was already known by (SUBMIT/RECOVER lines), space separated.
+known_ids() { # JOB_ID
+  local f files=()
+  for f in "$LOG.1" "$LOG"; do [ -f "$f" ] && files+=("$f"); done
+  [ "${#files[@]}" -gt 0 ] || return 0
+  awk -F'\t' -v id="$1" '$3 == id && ($2 == "SUBMIT" || $2 == "RECOVER") { printf "%s ", $4 }' "${files[@]}"
+}
+
+# ---------------------------------------------------------------------------- scheduler view
+
+# Normalised lines: <scheduler_id> TAB <job_name> TAB <state> TAB <exit_status>, for the user's
+# jobs only. States: PBS letters as the scheduler prints them (Q R H E F X W T S B ...), Slurm's
+# codes mapped onto them. Errors go to $TMPD/query.err. Returns the query's exit status.
+sched_query() {
+  case $SCHEDULER in
+    slurm) slurm_query ;;
+    *) pbs_query ;;
+  esac
+}
+
+usage_error() { grep -qiE 'usage|invalid option|illegal option|unknown option|unrecognized option|conflicting' "$TMPD/query.err"; }
+
+# Every error line says a job we asked about has gone (between qselect and qstat, or finished
+# without -x), or there is no error text at all (the Torque wrapper exits 153 when it found nothing).
+only_vanished_errors() { ! grep -v -iE 'unknown job id|job has finished|^[[:space:]]*$' "$TMPD/query.err" >/dev/null; }
+
+pbs_query() {
+  local ids rc
+  if command -v qselect >/dev/null 2>&1; then
+    # qselect filters by user on the server and keeps finished jobs (-x); qstat -f then gives full
+    # names (plain qstat cuts them to 16 characters) and Exit_status.
+    ids=$(qselect -x -u "$AGENT_USER" 2>"$TMPD/query.err")
+    rc=$?
+    if [ "$rc" -ne 0 ] && usage_error; then
+      ids=$(qselect -u "$AGENT_USER" 2>"$TMPD/query.err")
+      rc=$?
+    fi
+    [ "$rc" -eq 0 ] || return "$rc"
+    [ -n "${ids//[[:space:]]/}" ] || return 0
+    # shellcheck disable=SC2086 # one argument per job id
+    pbs_full $ids
+  else
+    pbs_full
+  fi
+}
+
+pbs_full() {
+  local out rc
+  out=$(qstat -f -x "$@" 2>"$TMPD/query.err")
+  rc=$?
+  if [ "$rc" -ne 0 ] && [ -z "$out" ] && usage_error; then
+    out=$(qstat -f "$@" 2>"$TMPD/query.err")
+    rc=$?
+  fi
+  if [ "$rc" -ne 0 ] && only_vanished_errors; then rc=0; fi
+  printf '%s\n' "$out" | parse_pbs_full
+  return "$rc"
+}
+
+# `qstat -f` records start at "Job Id:"; PBS Professional indents attributes with 4 spaces and
+# continues wrapped values on lines starting with a TAB; the Torque wrapper indents with a TAB and
+# does not wrap. Records of other users are dropped (Job_Owner = user@host).
+parse_pbs_full() {
+  awk -v user="$AGENT_USER" '
+    function flush(   o) {
+      if (id != "") {
+        o = a["Job_Owner"]; sub(/@.*/, "", o)
+        if (o == "" || o == user)
+          printf "%s\t%s\t%s\t%s\n", id, a["Job_Name"], a["job_state"], a["Exit_status"]
+      }
+      id = ""; style = ""; last = ""; split("", a)
+    }
+    { sub(/\r$/, "") }
+    /^Job Id:/ { flush(); id = $0; sub(/^Job Id:[ \t]*/, "", id); sub(/[ \t]+$/, "", id); next }
+    id == "" { next }
+    /^[ \t]/ {
+      first = substr($0, 1, 1)
+      if (style == "") style = (first == "\t") ? "tab" : "space"
+      if (style == "space" && first == "\t") { if (last != "") { c = $0; sub(/^\t+/, "", c); a[last] = a[last] c }; next }
+      line = $0; sub(/^[ \t]+/, "", line)
+      p = index(line, " = ")
+      if (p == 0) next
+      last = substr(line, 1, p - 1); a[last] = substr(line, p + 3)
+      next
+    }
+    END { flush() }
+  '
+}
+
+slurm_query() {
+  local out rc
+  out=$(squeue -h -t all -u "$AGENT_USER" -o "%i${TAB}%j${TAB}%t" 2>"$TMPD/query.err")
+  rc=$?
+  if [ "$rc" -ne 0 ] && [ -z "$out" ] && usage_error; then
+    out=$(squeue -h -u "$AGENT_USER" -o "%i${TAB}%j${TAB}%t" 2>"$TMPD/query.err")
+    rc=$?
+  fi
+  printf '%s\n' "$out" | awk -F'\t' '
+    BEGIN {
+      m["PD"] = "Q"; m["RQ"] = "Q"; m["RF"] = "Q"; m["RS"] = "Q"; m["RV"] = "Q"
+      m["R"] = "R"; m["CG"] = "R"; m["CF"] = "R"; m["SI"] = "R"; m["SO"] = "R"
+      m["S"] = "H"; m["ST"] = "H"; m["RH"] = "H"; m["RD"] = "H"; m["SE"] = "H"
+      m["CD"] = "F"; m["CA"] = "F"; m["F"] = "F"; m["TO"] = "F"; m["NF"] = "F"; m["PR"] = "F"
+      m["BF"] = "F"; m["OOM"] = "F"; m["DL"] = "F"; m["RE"] = "F"
+    }
+    NF >= 3 && $1 != "" { s = ($3 in m) ? m[$3] : $3; printf "%s\t%s\t%s\t\n", $1, $2, s }
+  '
+  return "$rc"
+}
+
+# "<queued incl. running> <running>" over a normalised view, leaving out the calling job.
+count_jobs() { # VIEW
+  printf '%s\n' "$1" | awk -F'\t' -v self="$SELF_ID" '
+    NF >= 3 && $1 != "" && $1 != self {
+      if ($3 !~ /^[CFX]$/) q++
+      if ($3 ~ /^[REB]$/) r++
+    }
+    END { printf "%d %d\n", q, r }
+  '
+}
+
+# The scheduler id of a job named NAME in VIEW whose id is not in EXCLUDE (space separated).
+find_by_name() { # VIEW NAME EXCLUDE
+  printf '%s\n' "$1" | awk -F'\t' -v n="$2" -v ex="$3" '
+    BEGIN { k = split(ex, e, " "); for (i = 1; i <= k; i++) x[e[i]] = 1 }
+    NF >= 3 && $2 == n && !($1 in x) { print $1; found = 1; exit }
+    END { exit found ? 0 : 1 }
+  '
+}
+
+# Ids of jobs named NAME in VIEW, space separated.
+ids_named() { # VIEW NAME
+  printf '%s\n' "$1" | awk -F'\t' -v n="$2" 'NF >= 3 && $2 == n { printf "%s ", $1 }'
+}
+
+# ---------------------------------------------------------------------------- scripts
+
+valid_id() { [[ $1 =~ ^[A-Za-z0-9._-]{1,64}$ ]] && [ "$1" != "." ] && [ "$1" != ".." ]; }
+
+# Job ids of DIR/*.sh, oldest first (modification time, then name).
+list_scripts() { # DIR
+  local out id
+  [ -d "$1" ] || return 0
+  if out=$(find "$1" -maxdepth 1 -type f -name '*.sh' -printf '%T@\t%f\n' 2>/dev/null); then
+    out=$(printf '%s\n' "$out" | LC_ALL=C sort -t "$TAB" -k1,1n -k2,2 | cut -f2)
+  else
+    out=$(cd "$1" && ls -1tr -- *.sh 2>/dev/null)
+  fi
+  while IFS= read -r id; do
+    id=${id%.sh}
+    [ -n "$id" ] && valid_id "$id" && printf '%s\n' "$id"
+  done <<<"$out"
+}
+
+# The scheduler job name from the script's #PBS -N or #SBATCH --job-name=/-J line.
+script_job_name() { # SCRIPT
+  awk '
+    function out(v) { gsub(/^["\047]|["\047]$/, "", v); print v; exit }
+    { sub(/\r$/, "") }
+    /^#PBS[ \t]/ { for (i = 2; i < NF; i++) if ($i == "-N") out($(i + 1)) }
+    /^#SBATCH[ \t]/ {
+      for (i = 2; i <= NF; i++) {
+        if ($i ~ /^--job-name=/) { v = $i; sub(/^--job-name=/, "", v); out(v) }
+        if (($i == "-J" || $i == "--job-name") && i < NF) out($(i + 1))
+        if ($i ~ /^-J./) out(substr($i, 3))
+      }
+    }
+  ' "$1" 2>/dev/null
+}
+
+# Run qsub/sbatch from the job's work folder, output paths on the command line (the Torque
+# wrapper ignores #PBS -o/-e). Sets QSUB_RC, QSUB_ID and QSUB_MSG (stdout+stderr, one line).
+run_qsub() { # SCRIPT WORKDIR
+  local cmd
+  case $SCHEDULER in
+    slurm) cmd=(sbatch --parsable -o "$2/chasqui.out" -e "$2/chasqui.err" "$1") ;;
+    *) cmd=(qsub -o "$2/chasqui.out" -e "$2/chasqui.err" "$1") ;;
+  esac
+  (cd "$2" && exec ${TIMEOUT_CMD[@]+"${TIMEOUT_CMD[@]}"} "${cmd[@]}") >"$TMPD/qsub.out" 2>"$TMPD/qsub.err" </dev/null
+  QSUB_RC=$?
+  QSUB_ID=$(awk 'NF { l = $1 } END { print l }' "$TMPD/qsub.out")
+  QSUB_ID=${QSUB_ID%%;*}
+  QSUB_MSG=$(cat "$TMPD/qsub.out" "$TMPD/qsub.err" 2>/dev/null)
+  QSUB_MSG=${QSUB_MSG//[$'\t\r\n']/ }
+  while [[ $QSUB_MSG == *"  "* ]]; do QSUB_MSG=${QSUB_MSG//  / }; done
+  QSUB_MSG=${QSUB_MSG# }
+  QSUB_MSG=${QSUB_MSG% }
+}
+
+# limit: the user's queue limit (try later); reject: the scheduler refused this script;
+# ambiguous: anything else (the job may or may not exist).
+classify_failure() { # MESSAGE RC
+  local re_limit='would exceed.*limit|maximum number of jobs|QOSMaxSubmitJob|AssocMaxSubmitJob|MaxSubmitJobs|job submit limit|submit limit reached'
+  local re_transient='timed out|unable to contact|zero bytes|connection refused|communication failure|cannot connect|try again|temporarily|not responding|server busy'
+  local re_reject='unknown queue|bad uid|unauthorized request|invalid account|illegal attribute|unknown resource|violates queue|is mandatory|invalid partition|invalid qos|invalid user|invalid (generic|gres|feature|node|time|job)|node configuration is not available|queue is not enabled|no default queue|there was an error running the slurm sbatch command|error: invalid|unknown option|invalid option|unrecognized option|script file.*no such file'
+  local verdict=ambiguous
+  shopt -s nocasematch
+  if [ "$2" -eq 124 ] || [ "$2" -eq 137 ]; then
+    verdict=ambiguous
+  elif [[ $1 =~ $re_limit ]]; then
+    verdict=limit
+  elif [[ $1 =~ $re_transient ]]; then
+    verdict=ambiguous
+  elif [[ $1 =~ $re_reject ]]; then
+    verdict=reject
+  fi
+  shopt -u nocasematch
+  printf '%s\n' "$verdict"
+}
+
+# ---------------------------------------------------------------------------- run
+
+move() { mv -f "$1" "$2" 2>/dev/null; }
+
+# A script left in submitting/ by an agent that died: submitted (found by name) or back to waiting/.
+recover_leftover() { # ID VIEW
+  local id=$1 script="$SUBMITTING/$1.sh" claim="$SUBMITTING/$1.claim" name sid t=""
+  local grace=$((QSUB_TIMEOUT + 60))
+  [ "${#TIMEOUT_CMD[@]}" -gt 0 ] || grace=$STALE_SECONDS
+  if [ -f "$claim" ] && read -r t <"$claim" && [[ $t =~ ^[0-9]+$ ]] && [ $(($(now) - t)) -lt "$grace" ]; then
+    return 0 # its qsub may still be running (it outlives the agent until its timeout)
+  fi
+  name=$(script_job_name "$script")
+  if [ -z "$name" ]; then
+    move "$script" "$REJECTED/$id.sh" && rm -f "$claim"
+    log_event SUBMIT_ERROR "$id" "left in submitting/ by an agent that died, and the script names no job to look for"
+    return 0
+  fi
+  if sid=$(find_by_name "$2" "$name" "$(known_ids "$id")"); then
+    move "$script" "$SUBMITTED/$id.sh" && rm -f "$claim" "$SUBMITTING/$id.check"
+    log_event RECOVER "$id" "$sid"
+  else
+    move "$script" "$WAITING/$id.sh" && rm -f "$claim"
+    : >"$SUBMITTING/$id.check"
+    log_event RETRY "$id" "left in submitting/ by an agent that died; no job named $name in the scheduler"
+  fi
+}
+
+# One pass over waiting/. Returns nothing; updates the log.
+run_round() {
+  local waiting=() leftovers=() id view qrc counts queued running submitted=0 n i
+  local script wd name sid verdict excl reason after arc
+  mkdir -p "$WAITING" "$SUBMITTING" "$SUBMITTED" "$REJECTED" "$R/completed" 2>/dev/null
+  mapfile -t waiting < <(list_scripts "$WAITING")
+  mapfile -t leftovers < <(list_scripts "$SUBMITTING")
+  [ "${#waiting[@]}" -gt 0 ] || [ "${#leftovers[@]}" -gt 0 ] || return 0
+  lock_is_mine || return 0
+  rotate_log
+  log_event START - "${#waiting[@]} waiting${FROM_JOB:+, from job ${SELF_ID:-?}}"
+
+  view=$(sched_query)
+  qrc=$?
+  if [ "$qrc" -ne 0 ]; then
+    log_event END - "scheduler query failed (rc=$qrc): $(head -c 300 "$TMPD/query.err" 2>/dev/null)"
+    return 0
+  fi
+
+  for id in ${leftovers[@]+"${leftovers[@]}"}; do recover_leftover "$id" "$view"; done
+  counts=$(count_jobs "$view")
+  queued=${counts% *}
+  running=${counts#* }
+
+  n=${#waiting[@]}
+  for ((i = 0; i < n; i++)); do
+    id=${waiting[i]}
+    if [ "$queued" -ge "$MAX_QUEUED" ] || [ "$running" -ge "$MAX_RUNNING" ]; then
+      if [ "$queued" -ge "$MAX_QUEUED" ]; then
+        reason="max_queued $MAX_QUEUED reached ($queued queued or running)"
+      else
+        reason="max_running $MAX_RUNNING reached ($running running)"
+      fi
+      log_event DEFER "$id" "$reason; $((n - i)) waiting"
+      break
+    fi
+    lock_is_mine || break # another agent judged us stale: stop at once
+    lock_write_owner      # heartbeat
+    script="$SUBMITTING/$id.sh"
+    move "$WAITING/$id.sh" "$script" || continue # gone (cancelled) or taken
+    now >"$SUBMITTING/$id.claim"
+    name=$(script_job_name "$script")
+    wd="$WORK_ROOT/$id"
+
+    # An earlier outcome was ambiguous: look for it by name before sending it again.
+    if [ -e "$SUBMITTING/$id.check" ] && [ -n "$name" ] && sid=$(find_by_name "$view" "$name" "$(known_ids "$id")"); then
+      move "$script" "$SUBMITTED/$id.sh"
+      rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
+      log_event RECOVER "$id" "$sid"
+      continue
+    fi
+    if [ ! -d "$wd" ]; then
+      move "$script" "$REJECTED/$id.sh"
+      rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
+      log_event SUBMIT_ERROR "$id" "work folder $wd does not exist"
+      continue
+    fi
+
+    run_qsub "$script" "$wd"
+    if [ "$QSUB_RC" -eq 0 ] && [[ $QSUB_ID =~ ^[A-Za-z0-9._@:-]+(\[[0-9]*\])?[A-Za-z0-9._@:-]*$ ]]; then
+      move "$script" "$SUBMITTED/$id.sh"
+      rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
+      log_event SUBMIT "$id" "$QSUB_ID"
+      queued=$((queued + 1))
+      submitted=$((submitted + 1))
+      continue
+    fi
+    if [ "$QSUB_RC" -eq 0 ]; then
+      verdict=ambiguous
+      QSUB_MSG="qsub exited 0 without a job id${QSUB_MSG:+: $QSUB_MSG}"
+    else
+      verdict=$(classify_failure "$QSUB_MSG" "$QSUB_RC")
+    fi
+    [ -n "$QSUB_MSG" ] || QSUB_MSG="exit status $QSUB_RC, no message"
+
+    case $verdict in
+      limit)
+        move "$script" "$WAITING/$id.sh"
+        rm -f "$SUBMITTING/$id.claim"
+        log_event DEFER "$id" "$QSUB_MSG; $((n - i)) waiting"
+        break
+        ;;
+      reject)
+        if [ -n "$FROM_JOB" ]; then
+          # Inside a job qsub may be forbidden or half-configured: leave it to the next sync.
+          move "$script" "$WAITING/$id.sh"
+          rm -f "$SUBMITTING/$id.claim"
+          log_event DEFER "$id" "refused from inside a job, left for the next sync: $QSUB_MSG"
+          break
+        fi
+        move "$script" "$REJECTED/$id.sh"
+        rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
+        log_event SUBMIT_ERROR "$id" "$QSUB_MSG"
+        ;;
+      *)
+        if [ -z "$name" ]; then
+          # Nothing to look for: never risk a second submission.
+          move "$script" "$REJECTED/$id.sh"
+          rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
+          log_event SUBMIT_ERROR "$id" "unclear qsub failure and the script names no job to look for: $QSUB_MSG"
+          continue
+        fi
+        excl="$(known_ids "$id") $(ids_named "$view" "$name")"
+        after=$(sched_query)
+        arc=$?
+        if [ "$arc" -eq 0 ] && sid=$(find_by_name "$after" "$name" "$excl"); then
+          move "$script" "$SUBMITTED/$id.sh"
+          rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
+          log_event RECOVER "$id" "$sid"
+          queued=$((queued + 1))
+          submitted=$((submitted + 1))
+          continue
+        fi
+        move "$script" "$WAITING/$id.sh"
+        : >"$SUBMITTING/$id.check"
+        rm -f "$SUBMITTING/$id.claim"
+        if [ "$arc" -eq 0 ]; then
+          log_event RETRY "$id" "$QSUB_MSG; no job named $name in the scheduler"
+        else
+          log_event RETRY "$id" "$QSUB_MSG; the scheduler query failed too (rc=$arc)"
+        fi
+        break
+        ;;
+    esac
+  done
+  log_event END - "submitted $submitted, $(list_scripts "$WAITING" | wc -l | tr -d ' ') waiting"
+}
+
+# Holding the lock: rounds until no trigger arrived meanwhile.
+run_locked() {
+  while :; do
+    rm -f "$PENDING"
+    run_round
+    [ -e "$PENDING" ] || return 0
+    lock_is_mine || return 0
+  done
+}
+
+cmd_run() { # quiet_if_busy
+  load_conf
+  make_tmp
+  if ! lock_try; then
+    [ -n "${1:-}" ] || echo "chasqui agent: another agent holds $LOCK" >&2
+    return 75
+  fi
+  while :; do
+    run_locked
+    lock_release
+    # A trigger that came between our last check and the release found the lock taken: look again.
+    [ -e "$PENDING" ] || return 0
+    lock_try || return 0
+  done
+}
+
+cmd_trigger() {
+  if [ "${1:-}" = "--from-job" ]; then
+    FROM_JOB=1
+    SELF_ID=${PBS_JOBID:-${SLURM_JOB_ID:-}}
+  fi
+  touch "$PENDING" 2>/dev/null || : >>"$PENDING"
+  if [ -n "$FROM_JOB" ]; then
+    load_conf
+    local need=qsub query=qstat
+    [ "$SCHEDULER" != slurm ] || { need=sbatch query=squeue; }
+    # No scheduler commands on this node: the next sync submits instead.
+    command -v "$need" >/dev/null 2>&1 && command -v "$query" >/dev/null 2>&1 || return 0
+  fi
+  cmd_run quiet
+  return 0
+}
+
+cmd_snapshot() {
+  local view rc
+  load_conf
+  make_tmp
+  view=$(sched_query)
+  rc=$?
+  [ -z "$view" ] || printf '%s\n' "$view"
+  if [ "$rc" -ne 0 ]; then
+    printf '#error=%s\n' "$(head -c 300 "$TMPD/query.err" | tr '\t\r\n' '   ')"
+  fi
+  printf '#rc=%s\n' "$rc"
+}
+
+cmd_version() { sed -n '2s/^# chasqui-agent-version: //p' "$0"; }
+
+case ${1:-} in
+  run) cmd_run ;;
+  trigger) cmd_trigger "${2:-}" ;;
+  snapshot) cmd_snapshot ;;
+  version) cmd_version ;;
+  *)
+    echo "usage: bash agent.sh run | trigger [--from-job] | snapshot | version" >&2
+    exit 2
+    ;;
+esac
