@@ -1,27 +1,15 @@
 // Shared bits for the SSH integration tests: the cluster description, targets, log polling.
-import { execFileSync } from "node:child_process";
-import { existsSync, readFileSync } from "node:fs";
+import { readFileSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import type { Prompter } from "../../src/ssh/prompter.ts";
 import type { ResolvedHop, ResolvedTarget } from "../../src/ssh/resolve.ts";
+import { type Cluster, loadCluster, totpCode } from "../cluster/cluster.ts";
 
-export interface ClusterInfo {
-  host: string;
-  keyPort: number;
-  totpPort: number;
-  user: string;
-  identity: string;
-  encryptedIdentity: string;
-  passphrase: string;
-  knownHosts: string;
-  totpSecret: string;
-  stateDir: string;
-}
+export type ClusterInfo = Cluster;
 
-export const CLUSTER_JSON = "/var/lib/chasqui-cluster/cluster.json";
-
-export function cluster(): ClusterInfo {
-  return JSON.parse(readFileSync(CLUSTER_JSON, "utf8")) as ClusterInfo;
+/** The running test cluster (brought up by its helpers when it is down). */
+export function cluster(): Cluster {
+  return loadCluster();
 }
 
 export function hopFor(c: ClusterInfo, port: number, over: Partial<ResolvedHop> = {}): ResolvedHop {
@@ -68,32 +56,15 @@ export function sshdLogLines(c: ClusterInfo, localPort: number): string[] {
 }
 
 const TOTP_CLI = new URL("../cluster/totp-cli.ts", import.meta.url).pathname;
-const CLUSTER_TS = new URL("../cluster/cluster.ts", import.meta.url).pathname;
-const usedCodes = new Set<string>();
 
-/** A TOTP code the server has not seen: from test/cluster/cluster.ts when it is there. */
-export async function freshTotp(c: ClusterInfo): Promise<string> {
-  if (existsSync(CLUSTER_TS)) {
-    const mod = (await import(CLUSTER_TS)) as { totpCode: () => string | Promise<string> };
-    return await mod.totpCode();
-  }
-  // Fallback: the codes of the current and next steps (WINDOW_SIZE 3 accepts both), each once.
-  for (;;) {
-    for (const offset of ["now", "+30 seconds"]) {
-      const code = execFileSync("oathtool", ["--totp", "-b", c.totpSecret, "-N", offset]).toString().trim();
-      if (!usedCodes.has(code)) {
-        usedCodes.add(code);
-        return code;
-      }
-    }
-    await new Promise((r) => setTimeout(r, 1_000));
-  }
+/** A TOTP code the server has not seen (coordinated across processes by the cluster helpers). */
+export function freshTotp(): Promise<string> {
+  return totpCode();
 }
 
-/** An otp_command that prints a fresh code (the cluster's totp-cli when it is there). */
-export async function otpCommand(c: ClusterInfo): Promise<string> {
-  if (existsSync(TOTP_CLI)) return `${process.execPath} ${TOTP_CLI}`;
-  return `echo ${await freshTotp(c)}`;
+/** An otp_command that prints a fresh code, as a user's `oathtool` line would. */
+export function otpCommand(): string {
+  return `${process.execPath} ${TOTP_CLI}`;
 }
 
 export interface TestProxy {

@@ -14,6 +14,7 @@ beforeAll(async () => {
     otpCommand: null,
     prompter: nobody,
     acceptNewHostKey: false,
+    agentSocket: undefined,
     events: (e) => events.push(e),
   });
 });
@@ -87,7 +88,7 @@ function randomWords(count: number, seed: number): Buffer[] {
     "😀",
     "$(id)",
     "`id`",
-    "${HOME}",
+    "$" + "{HOME}",
     "\\n",
     "''",
   ];
@@ -136,6 +137,7 @@ describe("a dead link", () => {
         otpCommand: null,
         prompter: nobody,
         acceptNewHostKey: false,
+        agentSocket: undefined,
       });
       const pending = s.exec("sleep 60");
       proxy.cut();
@@ -155,6 +157,7 @@ describe("a dead link", () => {
         otpCommand: null,
         prompter: nobody,
         acceptNewHostKey: false,
+        agentSocket: undefined,
         keepaliveIntervalMs: 200,
         keepaliveCountMax: 2,
       });
