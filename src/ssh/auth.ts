@@ -36,6 +36,8 @@ export interface AuthOptions {
   /** Called around every wait for a person (or the otp_command), so network timers can pause. */
   onPersonStart?: () => void;
   onPersonEnd?: () => void;
+  /** Releases a question still waiting for a person when the login is abandoned. */
+  signal?: AbortSignal;
   readFile?: (path: string) => Promise<Buffer>;
   runOtp?: (command: string) => Promise<string>;
   /** The agent's keys; default: ask the agent at agentSocket. */
@@ -215,7 +217,7 @@ export class AuthFlow {
     }
     for (let i = 0; i < 3; i++) {
       const pass = await this.asPerson(() =>
-        prompter.ask(`Enter passphrase for key '${path}': `, { echo: false }),
+        prompter.ask(`Enter passphrase for key '${path}': `, this.askOpts(false)),
       );
       if (pass === "") return null; // as OpenSSH: an empty answer skips the key
       const parsed = parsePrivateKey(data, pass);
@@ -261,7 +263,7 @@ export class AuthFlow {
           if (header) prompter.info(header);
           const answers: string[] = [];
           for (const p of prompts)
-            answers.push(await this.asPerson(() => prompter.ask(p.prompt, { echo: p.echo === true })));
+            answers.push(await this.asPerson(() => prompter.ask(p.prompt, this.askOpts(p.echo === true))));
           return answers;
         };
         answer().then(finish, (err: unknown) => {
@@ -271,6 +273,10 @@ export class AuthFlow {
         });
       },
     };
+  }
+
+  private askOpts(echo: boolean): { echo: boolean; signal?: AbortSignal } {
+    return this.opts.signal ? { echo, signal: this.opts.signal } : { echo };
   }
 
   private async asPerson<T>(fn: () => Promise<T>): Promise<T> {

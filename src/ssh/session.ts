@@ -198,8 +198,10 @@ async function loginHop(
   return new Promise((resolve, reject) => {
     let settled = false;
     let failure: ChasquiError | null = null;
+    const abandoned = new AbortController();
     const fail = (err: ChasquiError) => {
       failure ??= err;
+      abandoned.abort(err);
       client.destroy();
       settle();
     };
@@ -215,6 +217,7 @@ async function loginHop(
       otpCommand: opts.otpCommand,
       onPersonStart: () => timer.disarm(),
       onPersonEnd: () => timer.arm(),
+      signal: abandoned.signal,
     });
     auth.onAbort = fail;
     const onAbort = () => fail(abortError(opts.signal!, `logging in to ${dest}`));
@@ -224,6 +227,7 @@ async function loginHop(
       timer.disarm();
       opts.signal?.removeEventListener("abort", onAbort);
       if (ok) return resolve({ client, auth });
+      abandoned.abort(failure);
       client.destroy();
       reject(failure ?? new RemoteError(`${dest}: the connection closed during login`));
     };

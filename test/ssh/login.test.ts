@@ -16,6 +16,12 @@ const DRIVER = join(import.meta.dirname, "driver.ts");
 const PTY = join(import.meta.dirname, "pty_drive.py");
 
 /** Run the driver on a real pseudo-terminal, answering prompts like a person. */
+function withoutCi(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  delete env.CI;
+  return env;
+}
+
 function onTerminal(steps: [string, string][], args: object): { status: number | null; out: string } {
   const r = spawnSync(
     "python3",
@@ -23,6 +29,8 @@ function onTerminal(steps: [string, string][], args: object): { status: number |
     {
       encoding: "utf8",
       timeout: 90_000,
+      // A person at a terminal is not CI: chasqui rightly never prompts under CI=true.
+      env: withoutCi(),
     },
   );
   return { status: r.status, out: r.stdout + r.stderr };
@@ -122,6 +130,53 @@ describe("key + TOTP (port 2223)", () => {
     const r = onTerminal([["Verification code: ", "12\u0003"]], { target: targetConfig(c.totpPort) });
     expect(r.out).toContain("ERROR:1:Interrupted (Ctrl-C) at the prompt");
     expect(r.status).toBe(1);
+  });
+});
+
+describe("while a person types", () => {
+  test("the network timer does not run: a slow answer still reaches the server", async () => {
+    const slowPerson = {
+      ...nobody,
+      interactive: true,
+      ask: () => new Promise<string>((r) => setTimeout(() => r("000000"), 1_000)),
+    };
+    const err = await openSession({
+      target: targetFor(c, c.totpPort),
+      otpCommand: null,
+      prompter: slowPerson,
+      acceptNewHostKey: false,
+      agentSocket: undefined,
+      handshakeTimeoutMs: 300,
+    }).catch((e) => e);
+    // A login refused by the server, not "no answer from the server": the answer was sent.
+    expect(err).toBeInstanceOf(RemoteError);
+    expect(err.message).toContain("Refused: keyboard-interactive (terminal)");
+  });
+
+  test("cancelling the login releases the question and rejects", async () => {
+    const ac = new AbortController();
+    let askSignal: AbortSignal | undefined;
+    const waiting = {
+      ...nobody,
+      interactive: true,
+      ask: (_t: string, o: { echo: boolean; signal?: AbortSignal }) =>
+        new Promise<string>((_r, reject) => {
+          askSignal = o.signal;
+          o.signal?.addEventListener("abort", () => reject(new Error("released")));
+        }),
+    };
+    const p = openSession({
+      target: targetFor(c, c.totpPort),
+      otpCommand: null,
+      prompter: waiting,
+      acceptNewHostKey: false,
+      agentSocket: undefined,
+      signal: ac.signal,
+    });
+    await waitFor("the code to be asked", () => askSignal);
+    ac.abort();
+    await expect(p).rejects.toThrow("cancelled");
+    expect(askSignal?.aborted).toBe(true);
   });
 });
 

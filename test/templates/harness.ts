@@ -150,11 +150,11 @@ export function runScript(layout: Layout, script: string, env: Record<string, st
 }
 
 /** Poll until `check` holds; fail after the deadline (a condition, not a sleep). */
-export async function waitFor(what: string, check: () => boolean, ms = 10_000): Promise<void> {
+export async function waitFor(what: string, check: () => boolean, ms = 10_000, pollMs = 10): Promise<void> {
   const deadline = Date.now() + ms;
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 10));
+    await new Promise((r) => setTimeout(r, pollMs));
   }
 }
 
