@@ -42,6 +42,8 @@ export function buildProgram(ctx: CliContext): Command {
     .option("--template <name>", "default batch template (default pbspro-vasp)")
     .option("--otp-command <cmd>", "command that prints a one-time code for the login prompt")
     .option("--set <KEY=VALUE>", "template variable for all jobs (repeatable)", collect, [])
+    .option("--download", "fetch the results of finished jobs at every sync (download_results)")
+    .option("--results-dir <dir>", "put results under <dir>/<job id> instead of each job's own folder")
     .option("--force", "replace an existing config")
     .option("--json", "print the config as JSON")
     .action(async (opts) => (await import("./commands/init.ts")).initCommand(ctx, opts));
@@ -75,16 +77,36 @@ export function buildProgram(ctx: CliContext): Command {
     .command("sync")
     .description("one SSH session: upload new jobs, let the agent submit within limits, collect states")
     .option("--dry-run", "print the plan and the new jobs' scripts; connect to nothing, change nothing")
+    .option("--download", "also fetch the results of finished jobs, in the same session")
+    .option("--no-download", "do not fetch results this time, whatever download_results says")
     .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
     .option("--json", "print the summary as JSON")
     .action(async (opts) => (await import("./commands/sync.ts")).syncCommand(ctx, opts));
 
   program
     .command("cancel")
-    .description("cancel jobs: drop them locally, from waiting/, or qdel them")
+    .description(
+      "cancel jobs: local ones at once; on the cluster, take them out of waiting/ or delete them\n" +
+        "in the scheduler (one SSH session). They end CANCELLED.",
+    )
     .argument("<job...>", "job ids")
+    .option("--next-sync", "do not connect now: the next `chasqui sync` cancels them on the cluster")
+    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
     .option("--json", "print the result as JSON")
     .action(async (jobs, opts) => (await import("./commands/cancel.ts")).cancelCommand(ctx, jobs, opts));
+
+  program
+    .command("download")
+    .description(
+      "fetch results in one SSH session: by default those of finished jobs not yet home\n" +
+        "(which files: download_globs; where: the job folder, or results_dir/<id>)",
+    )
+    .argument("[job...]", "job ids (default: every finished job whose results are not home)")
+    .option("--all", "every job that has been on the cluster, running ones too (what they wrote so far)")
+    .option("--force", "also jobs whose results are home already (only what changed travels)")
+    .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
+    .option("--json", "print what was fetched as JSON")
+    .action(async (jobs, opts) => (await import("./commands/download.ts")).downloadCommand(ctx, jobs, opts));
 
   program
     .command("retry")

@@ -7,7 +7,16 @@
 // SUBMITTED with that scheduler id changes nothing, so a re-read after an unclean rotation is safe.
 import { createHash } from "node:crypto";
 
-export const AGENT_EVENTS = ["SUBMIT", "SUBMIT_ERROR", "DEFER", "RECOVER", "RETRY", "START", "END"] as const;
+export const AGENT_EVENTS = [
+  "SUBMIT",
+  "SUBMIT_ERROR",
+  "DEFER",
+  "RECOVER",
+  "RETRY",
+  "CANCEL",
+  "START",
+  "END",
+] as const;
 export type AgentEventName = (typeof AGENT_EVENTS)[number];
 
 export interface AgentEvent {

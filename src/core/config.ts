@@ -1,5 +1,6 @@
 // The workstation config (config.json): its shape, defaults, and pure validation.
 import { isValidJobId } from "./job.ts";
+import { isValidResultGlob } from "./resultFiles.ts";
 
 export type SchedulerKind = "pbs" | "slurm";
 
@@ -23,15 +24,29 @@ export interface Config {
   template: string;
   /** Template variables for every job; `add --set` overrides per job. */
   vars: Record<string, string>;
-  /** Globs (relative to a job's work folder) that `--download` fetches. */
-  download: string[];
+  /** Fetch the results of finished jobs at every sync (`sync --download/--no-download` for one run). */
+  download_results: boolean;
+  /** File-name patterns of a job's work folder that downloads fetch (`add --set download_globs=` per job). */
+  download_globs: string[];
   /** Where downloads go: null = the job's own folder (inputs never overwritten). */
   results_dir: string | null;
   /** Seconds a submitted job may be unknown to the scheduler, with no flag, before it is LOST. */
   lost_grace_seconds: number;
 }
 
-export const DEFAULT_DOWNLOAD = ["OUTCAR", "OSZICAR", "CONTCAR", "vasprun.xml", "stdout", "*.o*", "*.e*"];
+/** VASP's main outputs, the script's stdout, and the scheduler's output (chasqui.out/err as the
+ * agent names them; NAME.o123 / NAME.e123 where a template sets its own). */
+export const DEFAULT_DOWNLOAD = [
+  "OUTCAR",
+  "OSZICAR",
+  "CONTCAR",
+  "vasprun.xml",
+  "stdout",
+  "chasqui.out",
+  "chasqui.err",
+  "*.o[0-9]*",
+  "*.e[0-9]*",
+];
 
 export const DEFAULT_VARS: Record<string, string> = {
   command: "mpirun vasp_std",
@@ -59,7 +74,8 @@ export function defaultConfig(host: string): Config {
     max_running: 30,
     template: "pbspro-vasp",
     vars: { ...DEFAULT_VARS },
-    download: [...DEFAULT_DOWNLOAD],
+    download_results: false,
+    download_globs: [...DEFAULT_DOWNLOAD],
     results_dir: null,
     lost_grace_seconds: 600,
   };
@@ -80,7 +96,7 @@ export function validateConfig(raw: unknown): ConfigCheck {
   if (typeof raw !== "object" || raw === null || Array.isArray(raw)) {
     return { config: null, errors: ["config must be a JSON object"], warnings };
   }
-  const r = raw as Record<string, unknown>;
+  const r = { ...(raw as Record<string, unknown>) };
   const host = r.host;
   if (typeof host !== "string" || host.trim() === "" || /\s/.test(host)) {
     errors.push("host: must be a host name or ssh alias without spaces");
@@ -88,6 +104,11 @@ export function validateConfig(raw: unknown): ConfigCheck {
   const base = defaultConfig(typeof host === "string" ? host : "");
   const out: Config = { ...base };
   const known = new Set(Object.keys(base));
+  // Configs written before download_results existed named the patterns "download".
+  if (r.download !== undefined && r.download_globs === undefined) {
+    r.download_globs = r.download;
+    delete r.download;
+  }
   for (const key of Object.keys(r)) {
     if (!known.has(key)) warnings.push(`unknown key "${key}" ignored`);
   }
@@ -146,13 +167,21 @@ export function validateConfig(raw: unknown): ConfigCheck {
       out.vars = vars;
     }
   }
-  if (r.download !== undefined) {
+  if (r.download_results !== undefined) {
+    if (typeof r.download_results !== "boolean") errors.push("download_results: must be true or false");
+    else out.download_results = r.download_results;
+  }
+  if (r.download_globs !== undefined) {
+    const g = r.download_globs;
     if (
-      !Array.isArray(r.download) ||
-      r.download.some((g) => typeof g !== "string" || g === "" || g.includes(".."))
+      !Array.isArray(g) ||
+      g.length === 0 ||
+      g.some((x) => typeof x !== "string" || !isValidResultGlob(x))
     ) {
-      errors.push("download: must be a list of glob strings without '..'");
-    } else out.download = r.download as string[];
+      errors.push(
+        'download_globs: must be a non-empty list of file-name patterns (no "/", tabs or newlines), e.g. ["OUTCAR", "*.xml"]',
+      );
+    } else out.download_globs = g as string[];
   }
   return { config: errors.length ? null : out, errors, warnings };
 }

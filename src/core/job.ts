@@ -1,4 +1,5 @@
 // The job record kept in the store, and the pure operations on it (ids, transitions).
+import type { RunSummary } from "./runSummary.ts";
 import { canTransition, type HistoryEntry, IllegalTransitionError, type JobState } from "./states.ts";
 
 export interface Job {
@@ -21,11 +22,24 @@ export interface Job {
   attempt: number;
   /** `retry --restart`: the next upload continues from the previous run's CONTCAR. */
   restart: boolean;
-  /** When results were last downloaded, and where to. */
-  downloaded_at: string | null;
+  /** What came home the last time the job's results were downloaded. */
+  results: JobResults | null;
+  /** The last run as the cluster summarized it (energy, steps, convergence, CONTCAR). */
+  summary: RunSummary | null;
+  /** `cancel --next-sync`: the next sync cancels it on the cluster. */
+  cancel_requested: boolean;
   /** First time the scheduler no longer knew a submitted job with no flag (LOST after a grace period). */
   missing_since: string | null;
   history: HistoryEntry[];
+}
+
+export interface JobResults {
+  /** When the download finished (ISO-8601). */
+  at: string;
+  /** The local folder they went to. */
+  dest: string;
+  /** Every result file that is home, fetched now or found identical (sha256) and kept. */
+  files: { name: string; size: number }[];
 }
 
 export const JOB_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
@@ -89,7 +103,9 @@ export function newJob(fields: {
     exit_code: null,
     attempt: 0,
     restart: false,
-    downloaded_at: null,
+    results: null,
+    summary: null,
+    cancel_requested: false,
     missing_since: null,
     history: [{ at, from: null, to: "QUEUED_LOCAL", reason: "added" }],
   };

@@ -2,6 +2,7 @@
 // completion flags, one scheduler snapshot) give the jobs' new states. No I/O here.
 import type { AgentEvent } from "./agentLog.ts";
 import { type Job, transition } from "./job.ts";
+import { parseRunSummary, type RunSummary, summaryWarnings } from "./runSummary.ts";
 import type { JobState } from "./states.ts";
 
 export interface Flag {
@@ -9,6 +10,8 @@ export interface Flag {
   schedulerId: string;
   exitCode: number | null;
   at: string;
+  /** The run as the epilogue saw it (lines 5 and on); null for flags of older scripts. */
+  summary: RunSummary | null;
 }
 
 export interface SnapshotEntry {
@@ -21,6 +24,8 @@ export interface RemoteReport {
   flags: Map<string, Flag>;
   /** null when the scheduler could not be asked this time: then nobody is declared lost. */
   snapshot: Map<string, SnapshotEntry> | null;
+  /** Scheduler ids that `chasqui cancel` deleted, by job id (the agent's cancel marks). */
+  cancelMarks?: Map<string, string>;
 }
 
 export interface Change {
@@ -35,12 +40,28 @@ export function parseFlags(text: string): Map<string, Flag> {
   const out = new Map<string, Flag>();
   const blocks = text.split(/^@/m).filter((b) => b.length > 0);
   for (const block of blocks) {
-    const [id, status, schedulerId, exit, at] = block.split("\n");
+    const [id, status, schedulerId, exit, at, ...rest] = block.split("\n");
     // A flag is written to a temporary name and renamed, but a hand-made or damaged one may be short.
     if (!id || (status !== "DONE" && status !== "FAIL" && status !== "TIMEOUT") || !schedulerId || !at)
       continue;
     const code = exit !== undefined && /^-?\d+$/.test(exit.trim()) ? Number(exit.trim()) : null;
-    out.set(id, { status, schedulerId: schedulerId.trim(), exitCode: code, at: at.trim() });
+    out.set(id, {
+      status,
+      schedulerId: schedulerId.trim(),
+      exitCode: code,
+      at: at.trim(),
+      summary: parseRunSummary(rest),
+    });
+  }
+  return out;
+}
+
+/** The agent's cancel marks: `<job id>\t<scheduler id>` lines. */
+export function parseCancelMarks(text: string): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const line of text.split("\n")) {
+    const [id, sid] = line.split("\t");
+    if (id && sid) out.set(id, sid.trim());
   }
   return out;
 }
@@ -80,7 +101,7 @@ export function reconcile(
   // Events are idempotent: a SUBMIT read twice (after a log rotation) finds the job past UPLOADED.
   for (const e of report.events) {
     const job = byId.get(e.jobId);
-    if (!job || job.state !== "UPLOADED") continue;
+    if (job?.state !== "UPLOADED") continue;
     if (e.event === "SUBMIT" || e.event === "RECOVER") {
       move(job, "SUBMITTED", `submitted as ${e.detail}`, { scheduler_id: e.detail });
     } else if (e.event === "SUBMIT_ERROR") {
@@ -93,6 +114,15 @@ export function reconcile(
     if (!["UPLOADED", "SUBMITTED", "RUNNING", "LOST"].includes(job.state)) continue;
     // A flag left by an earlier attempt names another scheduler id.
     if (job.scheduler_id !== null && job.scheduler_id !== flag.schedulerId) continue;
+    const patch = { exit_code: flag.exitCode, scheduler_id: flag.schedulerId, missing_since: null };
+    // The SIGTERM of a qdel and of a walltime kill look the same to the script: the mark decides.
+    if (report.cancelMarks?.get(id) === flag.schedulerId) {
+      move(job, "CANCELLED", `deleted by chasqui cancel (the script ended ${flag.at})`, {
+        ...patch,
+        summary: flag.summary,
+      });
+      continue;
+    }
     const to = FLAG_STATE[flag.status];
     const why =
       flag.status === "DONE"
@@ -100,10 +130,11 @@ export function reconcile(
         : flag.status === "TIMEOUT"
           ? "walltime reached"
           : "failed";
-    move(job, to, `${why} (exit ${flag.exitCode ?? "?"}, ${flag.at})`, {
-      exit_code: flag.exitCode,
-      scheduler_id: flag.schedulerId,
-      missing_since: null,
+    const warnings = flag.status === "DONE" ? summaryWarnings(flag.summary) : [];
+    const note = warnings.length > 0 ? `; ${warnings.join("; ")}` : "";
+    move(job, to, `${why} (exit ${flag.exitCode ?? "?"}, ${flag.at})${note}`, {
+      ...patch,
+      summary: flag.summary,
     });
   }
   if (report.snapshot) {
@@ -114,6 +145,11 @@ export function reconcile(
         const patch = job.missing_since ? { missing_since: null } : {};
         if (seen.state === "R" && job.state === "SUBMITTED") move(job, "RUNNING", "running", patch);
         else if (job.missing_since) byId.set(job.id, { ...job, missing_since: null });
+        continue;
+      }
+      // Deleted by chasqui cancel before it ever ran: no script, so no flag will come.
+      if (report.cancelMarks?.get(job.id) === job.scheduler_id) {
+        move(job, "CANCELLED", `deleted by chasqui cancel (${job.scheduler_id})`, { missing_since: null });
         continue;
       }
       // Gone from the scheduler (or finished there) with no flag: lost only after a grace period,

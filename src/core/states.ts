@@ -31,7 +31,8 @@ export const RETRYABLE_STATES: ReadonlySet<JobState> = new Set(["FAILED", "TIMEO
 // A sync can observe several steps at once (a job uploaded, submitted and finished between two
 // syncs), so forward jumps are legal; going backwards is only possible through retry.
 const TRANSITIONS: Record<JobState, readonly JobState[]> = {
-  QUEUED_LOCAL: ["UPLOADED", "CANCELLED"],
+  // Back to FAILED/TIMEOUT/LOST only when the cluster refuses a `retry --restart` it cannot do.
+  QUEUED_LOCAL: ["UPLOADED", "CANCELLED", "FAILED", "TIMEOUT", "LOST"],
   UPLOADED: ["SUBMITTED", "RUNNING", "DONE", "FAILED", "TIMEOUT", "CANCELLED", "LOST"],
   SUBMITTED: ["RUNNING", "DONE", "FAILED", "TIMEOUT", "CANCELLED", "LOST"],
   RUNNING: ["DONE", "FAILED", "TIMEOUT", "CANCELLED", "LOST"],

@@ -619,6 +619,30 @@ export async function extractTarTo(
   return result;
 }
 
+/**
+ * A file entry written to a temp name beside `final` and renamed once whole: a stream cut in the
+ * middle leaves the old file (or none) under the final name, never a truncated one.
+ */
+export async function writeFileEntryAtomically(
+  final: string,
+  header: Pick<TarHeader, "mode" | "mtime">,
+  body: AsyncIterable<Buffer>,
+): Promise<void> {
+  const temp = path.join(
+    path.dirname(final),
+    `.${path.basename(final)}.${process.pid}.${randomBytes(6).toString("hex")}.part`,
+  );
+  try {
+    await writeBody(temp, body);
+    await fs.chmod(temp, header.mode & 0o777);
+    await fs.utimes(temp, header.mtime, header.mtime);
+    await fs.rename(temp, final);
+  } catch (e) {
+    await fs.rm(temp, { force: true }).catch(() => {});
+    throw e;
+  }
+}
+
 async function writeBody(file: string, body: AsyncIterable<Buffer>): Promise<void> {
   const handle = await fs.open(file, "wx", 0o600);
   try {

@@ -6,6 +6,9 @@ import type { FolderScan } from "../core/planAdd.ts";
 /** Outputs of VASP and the scheduler: never uploaded as inputs, and what downloads bring back. */
 const OUTPUT_NAMES = new Set([
   "OUTCAR",
+  "CONTCAR",
+  "chasqui.out",
+  "chasqui.err",
   "OSZICAR",
   "vasprun.xml",
   "stdout",

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# chasqui-agent-version: 1
+# chasqui-agent-version: 2
 # The chasqui agent: submits the batch scripts in waiting/ under the user's queue limits, one agent
 # at a time, and reports the scheduler's view of the user's jobs. Layout and events: docs/REMOTE.md.
-#   bash R/agent.sh run | trigger [--from-job] | snapshot | version
+#   bash R/agent.sh run | trigger [--from-job] | snapshot | cancel ID[=SCHEDULER_ID]... | version
 set -u
 
 if [ -z "${BASH_VERSINFO[0]:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 4 ]; then
@@ -19,6 +19,7 @@ WAITING="$R/waiting"
 SUBMITTING="$R/submitting"
 SUBMITTED="$R/submitted"
 REJECTED="$R/rejected"
+CANCELLED="$R/cancelled"
 AGENT_USER=${USER:-}
 [ -n "$AGENT_USER" ] || AGENT_USER=$(id -un)
 HOST=$(uname -n)
@@ -609,15 +610,95 @@ cmd_snapshot() {
   printf '#rc=%s\n' "$rc"
 }
 
+# ---------------------------------------------------------------------------- cancel
+
+# Under the lock, so no agent claims a script between our look and our move. A job still in
+# waiting/ is moved to cancelled/; a submitted one is deleted in the scheduler by the id given
+# (ID=SCHEDULER_ID, from the workstation's store) or else the last one agent.log knows for it.
+# One line per job: ID TAB removed|deleted|gone|unknown|error TAB detail.
+cmd_cancel() {
+  local arg id sid ids waited=0 msg rc
+  load_conf
+  make_tmp
+  until lock_try 2>/dev/null; do
+    waited=$((waited + 1))
+    if [ "$waited" -ge "${CANCEL_WAIT_SECONDS:-60}" ]; then
+      echo "chasqui agent: another agent holds $LOCK; nothing was cancelled" >&2
+      return 75
+    fi
+    sleep 1
+  done
+  mkdir -p "$CANCELLED" 2>/dev/null
+  for arg in "$@"; do
+    id=${arg%%=*}
+    sid=""
+    [ "$arg" = "$id" ] || sid=${arg#*=}
+    if ! valid_id "$id"; then
+      printf '%s\terror\tnot a job id\n' "${id//[$'\t\n']/ }"
+      continue
+    fi
+    if move "$WAITING/$id.sh" "$CANCELLED/$id.sh"; then
+      log_event CANCEL "$id" "removed from waiting/"
+      printf '%s\tremoved\t\n' "$id"
+      continue
+    fi
+    if [ -e "$SUBMITTING/$id.sh" ]; then
+      printf '%s\terror\tan agent that stopped left it half submitted; run chasqui sync, then cancel again\n' "$id"
+      continue
+    fi
+    if [ -z "$sid" ]; then
+      ids=$(known_ids "$id")
+      ids=${ids% }
+      sid=${ids##* }
+    fi
+    if [ -z "$sid" ]; then
+      if [ -e "$REJECTED/$id.sh" ]; then
+        printf '%s\tgone\trejected by the scheduler earlier\n' "$id"
+      else
+        printf '%s\tunknown\tneither waiting nor submitted\n' "$id"
+      fi
+      continue
+    fi
+    # The mark comes first: the job's SIGTERM trap writes TIMEOUT, as for a walltime kill, and the
+    # sync reads this mark to know better. Kept only if the delete went through.
+    if ! { printf '%s\n' "$sid" >"$CANCELLED/.$id.mark.$$" && mv -f "$CANCELLED/.$id.mark.$$" "$CANCELLED/$id.mark"; }; then
+      printf '%s\terror\tcannot write %s\n' "$id" "$CANCELLED/$id.mark"
+      continue
+    fi
+    case $SCHEDULER in
+      slurm) msg=$(scancel "$sid" 2>&1) ;;
+      *) msg=$(qdel "$sid" 2>&1) ;;
+    esac
+    rc=$?
+    msg=${msg//[$'\t\r\n']/ }
+    if [ "$rc" -eq 0 ] && ! [[ $msg =~ [Ee]rror ]]; then
+      log_event CANCEL "$id" "deleted $sid in the scheduler"
+      printf '%s\tdeleted\t%s\n' "$id" "$sid"
+    elif printf '%s' "$msg" | grep -qiE 'unknown job|has finished|already (completing|completed|finished)|invalid job id|job has completed'; then
+      rm -f "$CANCELLED/$id.mark"
+      printf '%s\tgone\t%s: %s\n' "$id" "$sid" "$msg"
+    else
+      rm -f "$CANCELLED/$id.mark"
+      printf '%s\terror\t%s: %s\n' "$id" "$sid" "${msg:-exit status $rc}"
+    fi
+  done
+  lock_release
+  return 0
+}
+
 cmd_version() { sed -n '2s/^# chasqui-agent-version: //p' "$0"; }
 
 case ${1:-} in
   run) cmd_run ;;
   trigger) cmd_trigger "${2:-}" ;;
   snapshot) cmd_snapshot ;;
+  cancel)
+    shift
+    cmd_cancel "$@"
+    ;;
   version) cmd_version ;;
   *)
-    echo "usage: bash agent.sh run | trigger [--from-job] | snapshot | version" >&2
+    echo "usage: bash agent.sh run | trigger [--from-job] | snapshot | cancel ID[=SCHEDULER_ID]... | version" >&2
     exit 2
     ;;
 esac

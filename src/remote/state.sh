@@ -55,12 +55,30 @@ read_log() {
   printf '%s' "$first" >"$TMPD/log_head"
 }
 
+# `chasqui cancel`: the agent (deployed first, as a sync would) cancels under its lock. Its lines
+# go to stdout as they are; a deploy line, if any, goes first as "@deployed=V".
+cancel_main() {
+  mkdir -p "$R/waiting" "$R/completed" "$W" || return 1
+  CONF="$CONF"$'\n'"WORK_ROOT=$W"
+  local d
+  d=$(deploy_agent) || { echo "cannot write $R/agent.sh" >&2; return 1; }
+  [ -z "$d" ] || printf '@%s\n' "$d"
+  bash "$R/agent.sh" cancel "$@"
+}
+
 main() {
   mkdir -p "$R/waiting" "$R/completed" "$W" || return 1
   CONF="$CONF"$'\n'"WORK_ROOT=$W"
   {
     echo "home=$HOME"
     deploy_agent || echo "deploy_error=cannot write $R/agent.sh"
+    # cancel --next-sync: before the agent runs, so a waiting script is never submitted.
+    if [ -n "$CANCEL" ]; then
+      local -a cancel_args
+      mapfile -t cancel_args <<<"$CANCEL"
+      bash "$R/agent.sh" cancel "${cancel_args[@]}" >"$TMPD/cancel" 2>>"$TMPD/cancel.err"
+      echo "cancel_rc=$?"
+    fi
     local waiting=("$R"/waiting/*.sh)
     echo "waiting_before=${#waiting[@]}"
     if [ ${#waiting[@]} -gt 0 ]; then
@@ -77,6 +95,12 @@ main() {
   else
     : >"$TMPD/flags"
   fi
+  # Marks left by cancels: the TIMEOUT flag of a deleted job is a cancel, not a walltime kill.
+  local marks=("$R"/cancelled/*.mark) m
+  : >"$TMPD/cancel_marks"
+  for m in ${marks[@]+"${marks[@]}"}; do
+    printf '%s\t%s\n' "$(basename "$m" .mark)" "$(head -n 1 "$m")" >>"$TMPD/cancel_marks"
+  done
   bash "$R/agent.sh" snapshot >"$TMPD/snapshot" 2>"$TMPD/snapshot.err" || true
   section meta "$TMPD/meta"
   section log_prev "$TMPD/log_prev"
@@ -84,6 +108,8 @@ main() {
   section log_head "$TMPD/log_head"
   section flags "$TMPD/flags"
   section snapshot "$TMPD/snapshot"
+  section cancel_marks "$TMPD/cancel_marks"
+  [ -f "$TMPD/cancel" ] && section cancel "$TMPD/cancel"
   [ -f "$TMPD/agent.out" ] && section agent_out "$TMPD/agent.out"
   return 0
 }

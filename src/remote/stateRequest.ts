@@ -11,6 +11,8 @@ export interface StateRequest {
   offset: number;
   head: string | null;
   config: Pick<Config, "scheduler" | "max_queued" | "max_running">;
+  /** `agent.sh cancel` arguments (ID or ID=SCHEDULER_ID) for `cancel --next-sync`, done first. */
+  cancel?: readonly string[];
 }
 
 export function agentConf(config: StateRequest["config"]): string {
@@ -21,16 +23,32 @@ export function agentConf(config: StateRequest["config"]): string {
   ].join("\n");
 }
 
-export function stateInput(req: StateRequest): Buffer {
-  const header = [
+function header(
+  req: Omit<StateRequest, "offset" | "head"> & { offset?: number; head?: string | null },
+): string {
+  return [
+    `CANCEL=${shellQuote((req.cancel ?? []).join("\n"))}`,
     `R=${req.remoteDirSh}`,
     `W=${req.workRootSh}`,
-    `OFFSET=${req.offset}`,
+    `OFFSET=${req.offset ?? 0}`,
     `HEAD=${shellQuote(req.head ?? "")}`,
     `CONF=${shellQuote(agentConf(req.config))}`,
     `AGENT_B64=${Buffer.from(agentScript).toString("base64")}`,
   ].join("\n");
-  return Buffer.from(`${header}\n${stateScript}\nmain; exit $?\n`);
+}
+
+export function stateInput(req: StateRequest): Buffer {
+  return Buffer.from(`${header(req)}\n${stateScript}\nmain; exit $?\n`);
+}
+
+/** Input for `chasqui cancel`'s one request: deploy the agent if needed, then `agent.sh cancel`. */
+export function cancelInput(
+  req: Omit<StateRequest, "offset" | "head" | "cancel">,
+  args: readonly string[],
+): Buffer {
+  return Buffer.from(
+    `${header(req)}\n${stateScript}\ncancel_main ${args.map(shellQuote).join(" ")}; exit $?\n`,
+  );
 }
 
 /** Sections `@@<name> <bytes>\n<bytes>\n` of the reply. */

@@ -19,6 +19,7 @@ archive_previous_run() {
   local dir=$1 n=1 entry
   while [ -e "$dir/run.$n" ]; do n=$((n + 1)); done
   mkdir "$dir/run.$n" || return 1
+  LAST_RUN="run.$n"
   for entry in "$dir"/* "$dir"/.[!.]*; do
     case ${entry##*/} in run.[0-9]*) continue ;; esac
     mv -f "$entry" "$dir/run.$n/" || return 1
@@ -27,8 +28,60 @@ archive_previous_run() {
   if [ -f "$R/completed/${dir##*/}.flag" ]; then mv -f "$R/completed/${dir##*/}.flag" "$dir/run.$n/chasqui.flag" || return 1; fi
 }
 
+# A POSCAR-format structure (scale, three lattice vectors, optional species line, counts, optional
+# "Selective dynamics", coordinate mode, one position per atom): prints its atom counts, or fails.
+# The batch scripts' prologue judges a finished run's CONTCAR with the same rules.
+structure_counts() { # FILE
+  [ -f "$1" ] && [ -s "$1" ] || return 1
+  awk '
+    function num(x) { return x ~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eEdD][-+]?[0-9]+)?$/ }
+    function fail() { bad = 1; exit }
+    NR == 2 { if (!num($1)) fail() }
+    NR >= 3 && NR <= 5 { if (NF < 3 || !num($1) || !num($2) || !num($3)) fail() }
+    NR == 6 && $1 ~ /^[0-9]+$/ { cl = 6 }
+    NR == 7 && cl == 0 { cl = 7 }
+    cl > 0 && NR == cl {
+      for (i = 1; i <= NF; i++) { if ($i !~ /^[0-9]+$/) fail(); n += $i; counts = counts " " $i }
+      if (n <= 0) fail()
+      mode = NR + 1; next
+    }
+    mode > 0 && NR == mode {
+      if ($1 ~ /^[sS]/) { mode++; next }
+      if ($1 !~ /^[dDcCkK]/) fail()
+      first = NR + 1; next
+    }
+    first > 0 && NR >= first && NR < first + n {
+      if (NF < 3 || !num($1) || !num($2) || !num($3)) fail()
+      got++
+    }
+    END { if (bad || n <= 0 || got != n) exit 1; print substr(counts, 2) }
+  ' "$1"
+}
+
+# retry --restart: can the run in DIR be continued? Its CONTCAR must be a structure with the same
+# atom counts as its POSCAR. Prints why not, and fails, when it cannot.
+restart_refusal() { # DIR
+  local counts
+  if [ ! -d "$1" ]; then
+    echo "no earlier run of it is on the cluster"
+  elif ! counts=$(structure_counts "$1/CONTCAR"); then
+    if [ -s "$1/CONTCAR" ]; then echo "its CONTCAR is not a valid structure"; else echo "its CONTCAR is missing or empty"; fi
+  elif [ "$counts" != "$(structure_counts "$1/POSCAR" 2>/dev/null)" ]; then
+    echo "its CONTCAR's atom counts ($counts) differ from POSCAR's"
+  else
+    return 1
+  fi
+}
+
+# The new run starts from the structure the previous one reached. POSCAR in the folder is a hard
+# link into the content store: replace the link, never write through it.
+restart_from_contcar() { # DIR RUN
+  cp "$1/$2/CONTCAR" "$1/.POSCAR.restart" && mv -f "$1/.POSCAR.restart" "$1/POSCAR" || return 1
+  printf 'restart_from=%s\t%s\n' "${1##*/}" "$2"
+}
+
 place() {
-  local in="$R/.incoming/$TX" fresh=() dir id placed=0 scripts
+  local in="$R/.incoming/$TX" fresh=() restarts=() dir id placed=0 scripts
   # The payload must be applied whole even if the connection drops once it has arrived.
   trap '' HUP PIPE
   rm -rf "$in"
@@ -40,8 +93,18 @@ place() {
   fi
   local blobs=("$in"/blobs/*)
   if [ ${#blobs[@]} -gt 0 ]; then mv -f -t "$R/store" "${blobs[@]}" || return 1; fi
+  local why
   for dir in "$in"/jobs/*; do
     id=${dir##*/}
+    LAST_RUN=""
+    # A restart that cannot be done is refused before anything of the job changes.
+    if [ -e "$in/restart/$id" ] && why=$(restart_refusal "$W/$id"); then
+      printf 'restart_refused=%s\t%s\n' "$id" "$why"
+      rm -f "$in/scripts/$id.sh"
+      continue
+    fi
+    # A job sent again (retry): an old cancel of it no longer applies.
+    rm -f "$R/cancelled/$id.mark" "$R/cancelled/$id.sh"
     if [ -e "$W/$id" ]; then
       archive_previous_run "$W/$id" || return 1
       local files=("$dir"/* "$dir"/.[!.]*)
@@ -50,8 +113,11 @@ place() {
       fresh+=("$dir")
     fi
     placed=$((placed + 1))
+    if [ -e "$in/restart/$id" ]; then restarts+=("$id:$LAST_RUN"); fi
   done
   if [ ${#fresh[@]} -gt 0 ]; then mv -t "$W" "${fresh[@]}" || return 1; fi
+  local r
+  for r in ${restarts[@]+"${restarts[@]}"}; do restart_from_contcar "$W/${r%%:*}" "${r#*:}" || return 1; done
   scripts=("$in"/scripts/*.sh)
   if [ ${#scripts[@]} -gt 0 ]; then mv -f -t "$R/waiting" "${scripts[@]}" || return 1; fi
   rm -rf "$in"

@@ -23,6 +23,8 @@ export interface UploadJob {
   files: UploadFile[];
   /** Rendered batch script, put into waiting/ once the inputs are in place. */
   script?: string;
+  /** retry --restart: POSCAR becomes the previous run's CONTCAR when that is a valid structure. */
+  restart?: boolean;
 }
 
 export interface UploadPaths {
@@ -42,6 +44,10 @@ export interface UploadResult {
   /** Bytes of file bodies put on the wire (the tar framing comes on top). */
   bodyBytesSent: number;
   requests: number;
+  /** Restarted jobs and the run whose CONTCAR they continue from (e.g. "run.1"). */
+  restartedFrom: Map<string, string>;
+  /** Restarts refused on the cluster (no usable CONTCAR): nothing of these jobs was placed. */
+  restartRefused: { id: string; why: string }[];
 }
 
 export async function sha256File(file: string): Promise<string> {
@@ -114,6 +120,7 @@ export async function uploadJobs(
     entries.push({ type: "link", path: `${base}/jobs/${p.id}/${p.name}`, linkname, mode: 0o644 });
   }
   for (const job of jobs) {
+    if (job.restart) entries.push({ type: "file", path: `${base}/restart/${job.id}`, mode: 0o644, body: "" });
     if (job.script !== undefined)
       entries.push({ type: "file", path: `${base}/scripts/${job.id}.sh`, mode: 0o755, body: job.script });
   }
@@ -137,5 +144,19 @@ export async function uploadJobs(
     uniqueBytes: [...bodies.values()].reduce((n, b) => n + b.size, 0),
     bodyBytesSent,
     requests: 2,
+    ...parseRestarts(result.stdout.toString("utf8")),
   };
+}
+
+/** The place step's `restart_from=<id>\t<run>` and `restart_refused=<id>\t<why>` lines. */
+export function parseRestarts(text: string): Pick<UploadResult, "restartedFrom" | "restartRefused"> {
+  const restartedFrom = new Map<string, string>();
+  const restartRefused: { id: string; why: string }[] = [];
+  for (const line of text.split("\n")) {
+    const m = /^restart_(from|refused)=([^\t]+)\t(.*)$/.exec(line);
+    if (!m) continue;
+    if (m[1] === "from") restartedFrom.set(m[2]!, m[3]!);
+    else restartRefused.push({ id: m[2]!, why: m[3]! });
+  }
+  return { restartedFrom, restartRefused };
 }

@@ -35,7 +35,27 @@ export type Migration = (data: RawStore) => RawStore;
  * Adding a field is one line here (plus the field in StoreData), e.g.
  *   (d) => ({ ...d, remote_agent_version: null }),
  */
-export const MIGRATIONS: readonly Migration[] = [];
+export const MIGRATIONS: readonly Migration[] = [
+  // 1 → 2: results come home with a record of what came (was: a time), runs bring a summary,
+  // and a cancel can wait for the next sync.
+  (d) => ({
+    ...d,
+    jobs: Array.isArray(d.jobs)
+      ? d.jobs.map((job: Record<string, unknown>) => {
+          const { downloaded_at, ...rest } = job;
+          return {
+            ...rest,
+            results:
+              typeof downloaded_at === "string"
+                ? { at: downloaded_at, dest: rest.local_path, files: [] }
+                : null,
+            summary: null,
+            cancel_requested: false,
+          };
+        })
+      : d.jobs,
+  }),
+];
 export const CURRENT_VERSION = MIGRATIONS.length + 1;
 
 export function emptyStore(): StoreData {

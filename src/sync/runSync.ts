@@ -5,22 +5,35 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { readConfig } from "../config/configFile.ts";
 import { parseAgentLog } from "../core/agentLog.ts";
+import { applyCancelAnswer, cancelArgs, parseCancelReply } from "../core/cancel.ts";
 import type { Config } from "../core/config.ts";
 import { type Job, transition } from "../core/job.ts";
-import { type Change, parseFlags, parseSnapshotLines, reconcile } from "../core/reconcile.ts";
-import { remotePaths } from "../core/render.ts";
+import {
+  type Change,
+  parseCancelMarks,
+  parseFlags,
+  parseSnapshotLines,
+  reconcile,
+} from "../core/reconcile.ts";
+import { refuseRestart } from "../core/restart.ts";
+import type { RunSummary } from "../core/runSummary.ts";
 import { RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
+import type { DownloadProgress, JobDownload } from "../remote/download.ts";
 import { parseMeta, splitSections, stateInput } from "../remote/stateRequest.ts";
 import { type UploadJob, uploadJobs } from "../remote/upload.ts";
 import type { Prompter } from "../ssh/prompter.ts";
-import { defaultResolveDeps, resolveTarget } from "../ssh/resolve.ts";
-import { openSession, type SessionEvent } from "../ssh/session.ts";
+import type { SessionEvent } from "../ssh/session.ts";
 import { openStore } from "../store/jobStore.ts";
 import { createJobRenderer } from "../templates/renderJob.ts";
+import { connectCluster, remoteDirs } from "./connect.ts";
+import { fetchInto, needsDownload } from "./runDownload.ts";
 
 export interface SyncOptions {
   dryRun: boolean;
+  /** Fetch the results of finished jobs in the same session; default: config's download_results. */
+  download?: boolean;
+  onDownloadProgress?: (p: DownloadProgress) => void;
   acceptNewHostKey: boolean;
   prompter: Prompter;
   now: () => Date;
@@ -43,6 +56,17 @@ export interface SyncSummary {
   changes: Change[];
   /** Only in a dry run: what would be uploaded, with each script. */
   plan: PlannedUpload[];
+  /** Results fetched (--download); in a dry run, the jobs already finished whose results would be. */
+  downloaded: JobDownload[];
+  download_plan: string[];
+  /** Jobs whose retry --restart the cluster refused (no usable CONTCAR): back to their final state. */
+  restart_refused: { id: string; why: string }[];
+  /** Jobs cancelled on the cluster by this sync (`cancel --next-sync`) or found cancelled. */
+  cancelled: string[];
+  /** The run summary of every job that finished in this sync (energy, steps, convergence). */
+  summaries: Record<string, RunSummary | null>;
+  /** Things the user should know that did not stop the sync. */
+  warnings: string[];
   ssh_requests: number;
   agent_deployed: string | null;
   counts: Record<string, number>;
@@ -69,13 +93,14 @@ function countStates(jobs: readonly Job[]): Record<string, number> {
 function summarize(
   changes: Change[],
   uploaded: string[],
-): Pick<SyncSummary, "uploaded" | "submitted" | "completed" | "failed"> {
+): Pick<SyncSummary, "uploaded" | "submitted" | "completed" | "failed" | "cancelled"> {
   const to = (states: string[]) => changes.filter((c) => states.includes(c.to)).map((c) => c.id);
   return {
     uploaded,
     submitted: to(["SUBMITTED"]),
     completed: to(["DONE"]),
     failed: to(["FAILED", "TIMEOUT", "LOST"]),
+    cancelled: to(["CANCELLED"]),
   };
 }
 
@@ -91,6 +116,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
       plan.push({ id: job.id, files: await inputFiles(job), script: await render(job) });
     }
     const timestamp = opts.now().toISOString();
+    const download = opts.download ?? config.download_results;
     if (opts.dryRun) {
       return {
         dry_run: true,
@@ -99,47 +125,65 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         submitted: [],
         completed: [],
         failed: [],
+        cancelled: [],
         changes: [],
         plan,
+        downloaded: [],
+        download_plan: download ? data.jobs.filter(needsDownload).map((j) => j.id) : [],
+        restart_refused: [],
+        summaries: {},
+        warnings: [],
         ssh_requests: 0,
         agent_deployed: null,
         counts: countStates(data.jobs),
       };
     }
-    const target = await resolveTarget(config, defaultResolveDeps());
-    const session = await openSession({
-      target,
-      otpCommand: config.otp_command,
+    const session = await connectCluster(config, {
       prompter: opts.prompter,
       acceptNewHostKey: opts.acceptNewHostKey,
       ...(opts.events ? { events: opts.events } : {}),
     });
     try {
-      const paths = remotePaths(config, "-");
-      const dirs = { remoteDirSh: paths.remote_dir_sh, workRootSh: paths.work_root_sh };
+      const dirs = remoteDirs(config);
       const uploaded: string[] = [];
+      let restartRefused: { id: string; why: string }[] = [];
       if (plan.length > 0) {
         const byId = new Map(data.jobs.map((j) => [j.id, j]));
         const jobs: UploadJob[] = plan.map((p) => ({
           id: p.id,
           script: p.script,
+          restart: byId.get(p.id)!.restart,
           files: p.files.map((name) => ({ name, path: path.join(byId.get(p.id)!.local_path, name) })),
         }));
-        await uploadJobs(session, dirs, jobs);
+        const up = await uploadJobs(session, dirs, jobs);
+        restartRefused = up.restartRefused;
+        const refused = new Map(restartRefused.map((r) => [r.id, r.why]));
         await locked.update((d) => {
           const now = opts.now();
-          d.jobs = d.jobs.map((j) =>
-            plan.some((p) => p.id === j.id) && j.state === "QUEUED_LOCAL"
-              ? transition(j, "UPLOADED", "inputs uploaded, script in waiting/", now)
-              : j,
-          );
+          d.jobs = d.jobs.map((j) => {
+            if (!plan.some((p) => p.id === j.id) || j.state !== "QUEUED_LOCAL") return j;
+            const why = refused.get(j.id);
+            if (why !== undefined) return refuseRestart(j, why, now);
+            return {
+              ...transition(j, "UPLOADED", uploadReason(up.restartedFrom.get(j.id)), now),
+              restart: false,
+              summary: null,
+            };
+          });
         });
-        uploaded.push(...plan.map((p) => p.id));
+        uploaded.push(...plan.map((p) => p.id).filter((id) => !refused.has(id)));
       }
       const fresh = await locked.read();
       const cursor = fresh.log_cursor ?? { offset: 0, head: null };
+      const toCancel = fresh.jobs.filter((j) => j.cancel_requested && j.state !== "QUEUED_LOCAL");
       const reply = await session.exec("bash -s", {
-        stdin: stateInput({ ...dirs, offset: cursor.offset, head: cursor.head, config: pickLimits(config) }),
+        stdin: stateInput({
+          ...dirs,
+          offset: cursor.offset,
+          head: cursor.head,
+          config: pickLimits(config),
+          cancel: cancelArgs(toCancel),
+        }),
         timeoutMs: 300_000,
       });
       if (reply.code !== 0) {
@@ -155,16 +199,41 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         sections.get("log") ?? Buffer.alloc(0),
         how === "continue" ? cursor.offset : 0,
       );
+      // cancel --next-sync: the agent answered before it ran; a job it could not reach keeps its request.
+      const warnings: string[] = [];
+      const cancelAnswers = parseCancelReply(sections.get("cancel")?.toString("utf8") ?? "");
+      const cancelChanges: Change[] = [];
+      const afterCancel = fresh.jobs.map((j) => {
+        const a = j.cancel_requested ? cancelAnswers.get(j.id) : undefined;
+        if (!a) {
+          if (j.cancel_requested && j.state !== "QUEUED_LOCAL")
+            warnings.push(`${j.id}: the cluster gave no answer to its cancel; the next sync tries again`);
+          return j;
+        }
+        const next = applyCancelAnswer(j, a, opts.now());
+        if (next.state !== j.state)
+          cancelChanges.push({
+            id: j.id,
+            from: j.state,
+            to: next.state,
+            reason: next.history.at(-1)!.reason,
+          });
+        else if (a.outcome === "error")
+          warnings.push(`${j.id}: not cancelled: ${a.detail}; the next sync tries again`);
+        return next;
+      });
       const result = reconcile(
-        fresh.jobs,
+        afterCancel,
         {
           events: [...prev.events, ...current.events],
           flags: parseFlags(sections.get("flags")?.toString("utf8") ?? ""),
           snapshot: parseSnapshotLines(sections.get("snapshot")?.toString("utf8") ?? ""),
+          cancelMarks: parseCancelMarks(sections.get("cancel_marks")?.toString("utf8") ?? ""),
         },
         opts.now(),
         config.lost_grace_seconds,
       );
+      result.changes.unshift(...cancelChanges);
       const head = sections.get("log_head")?.toString("utf8") ?? "";
       await locked.update((d) => {
         // Only jobs the reconcile saw are replaced: nothing else may change under our lock anyway.
@@ -173,6 +242,12 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         d.log_cursor = head === "" ? null : { offset: current.nextOffset, head };
         d.last_sync = timestamp;
       });
+      const downloaded = download
+        ? await fetchInto(session, locked, config, (await locked.read()).jobs.filter(needsDownload), {
+            now: opts.now,
+            ...(opts.onDownloadProgress ? { onProgress: opts.onDownloadProgress } : {}),
+          })
+        : [];
       const after = await locked.read();
       return {
         dry_run: false,
@@ -180,6 +255,13 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         ...summarize(result.changes, uploaded),
         changes: result.changes,
         plan: [],
+        downloaded,
+        download_plan: [],
+        restart_refused: restartRefused,
+        summaries: Object.fromEntries(
+          after.jobs.filter((j) => result.changes.some((c) => c.id === j.id)).map((j) => [j.id, j.summary]),
+        ),
+        warnings,
         ssh_requests: session.stats().execRequests,
         agent_deployed: meta.get("deployed") ?? null,
         counts: countStates(after.jobs),
@@ -188,6 +270,11 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
       await session.close();
     }
   });
+}
+
+function uploadReason(restartedFrom: string | undefined): string {
+  if (restartedFrom) return `inputs uploaded, POSCAR from ${restartedFrom}/CONTCAR, script in waiting/`;
+  return "inputs uploaded, script in waiting/";
 }
 
 function pickLimits(config: Config) {

@@ -1,26 +1,41 @@
-// `chasqui cancel JOB...`: jobs still on the workstation are cancelled here and now.
-import { transition } from "../../core/job.ts";
-import { InputError } from "../../errors.ts";
-import { openStore } from "../../store/jobStore.ts";
+// `chasqui cancel JOB...`: local jobs at once; jobs on the cluster through one session, or by the
+// next sync with --next-sync (no login now).
+import { RemoteError } from "../../errors.ts";
+import { runCancel } from "../../sync/runCancel.ts";
 import { type CliContext, write } from "../context.ts";
-import { findJobs } from "./show.ts";
+import { createTerminalPrompter } from "../prompt.ts";
 
-export async function cancelCommand(ctx: CliContext, ids: string[], opts: { json?: boolean }): Promise<void> {
-  const now = ctx.now();
-  const jobs = await openStore(ctx.home, { command: "chasqui cancel" }).update((data) => {
-    const picked = findJobs(data, ids);
-    const remote = picked.filter((j) => j.state !== "QUEUED_LOCAL");
-    if (remote.length > 0) {
-      throw new InputError(
-        `cannot cancel ${remote.map((j) => `${j.id} (${j.state})`).join(", ")}: only jobs not yet sent (QUEUED_LOCAL) can be cancelled by this version`,
-        "Cancel jobs already on the cluster there with qdel; nothing was changed.",
-      );
-    }
-    const out = picked.map((j) => transition(j, "CANCELLED", "cancelled by user", now));
-    const byId = new Map(out.map((j) => [j.id, j]));
-    data.jobs = data.jobs.map((j) => byId.get(j.id) ?? j);
-    return out;
+const SAY = {
+  local: "cancelled",
+  removed: "cancelled (taken out of waiting/ on the cluster)",
+  deleted: "cancelled (deleted in the scheduler)",
+  unknown: "cancelled (it was neither waiting nor submitted on the cluster)",
+  gone: "not cancelled: it already finished on the cluster; `chasqui sync` collects its result",
+  error: "not cancelled",
+  requested: "to be cancelled by the next `chasqui sync`",
+} as const;
+
+export async function cancelCommand(
+  ctx: CliContext,
+  ids: string[],
+  opts: { json?: boolean; acceptNewHostKey?: boolean; nextSync?: boolean },
+): Promise<void> {
+  const results = await runCancel(ctx.home, ids, {
+    nextSync: opts.nextSync === true,
+    prompter: createTerminalPrompter(),
+    acceptNewHostKey: opts.acceptNewHostKey === true,
+    now: ctx.now,
   });
-  if (opts.json) write(ctx.out, JSON.stringify(jobs, null, 2));
-  else for (const j of jobs) write(ctx.out, `${j.id}: cancelled`);
+  if (opts.json) write(ctx.out, JSON.stringify(results, null, 2));
+  else
+    for (const r of results) write(ctx.out, `${r.id}: ${SAY[r.outcome]}${r.detail ? ` (${r.detail})` : ""}`);
+  const failed = results.filter((r) => r.outcome === "error");
+  if (failed.length > 0) {
+    throw new RemoteError(
+      `${failed.length} job(s) could not be cancelled: ${failed.map((r) => r.id).join(", ")}`,
+      {
+        hint: "Their state is unchanged; run `chasqui sync`, then cancel them again.",
+      },
+    );
+  }
 }

@@ -19,6 +19,8 @@ export interface InitOptions {
   template?: string;
   otpCommand?: string;
   set: string[];
+  download?: boolean;
+  resultsDir?: string;
   force?: boolean;
   json?: boolean;
 }
@@ -40,6 +42,8 @@ export async function initCommand(ctx: CliContext, opts: InitOptions): Promise<v
     max_running: opts.maxRunning ?? Math.min(base.max_running, opts.maxQueued ?? base.max_running),
     template: opts.template ?? base.template,
     vars: { ...base.vars, ...sets.vars },
+    download_results: opts.download === true,
+    results_dir: opts.resultsDir ?? null,
   };
   const check = validateConfig(raw);
   const errors = [...sets.errors, ...check.errors];
@@ -63,6 +67,12 @@ export async function initCommand(ctx: CliContext, opts: InitOptions): Promise<v
     `  host ${check.config.host}, scheduler ${check.config.scheduler}, template ${check.config.template}`,
   );
   write(ctx.out, `  limits: ${check.config.max_queued} queued, ${check.config.max_running} running`);
+  write(
+    ctx.out,
+    check.config.download_results
+      ? `  results: fetched at every sync into ${check.config.results_dir ? `${check.config.results_dir}/<job id>` : "each job's folder"}`
+      : "  results: stay on the cluster until `chasqui download` or `sync --download`",
+  );
   if (!check.config.vars.account) {
     write(ctx.out, "  note: no account set; PBS Pro sites such as Bebop need one: --set account=<project>");
   }

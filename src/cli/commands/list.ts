@@ -3,6 +3,7 @@ import { isJobState, JOB_STATES, type JobState } from "../../core/states.ts";
 import { InputError } from "../../errors.ts";
 import { openStore } from "../../store/jobStore.ts";
 import { type CliContext, write } from "../context.ts";
+import { energyCell, resultsCell } from "../jobView.ts";
 import { renderTable } from "../table.ts";
 
 export interface ListOptions {
@@ -25,7 +26,10 @@ export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<v
     return;
   }
   if (!ctx.outIsTTY) {
-    const lines = jobs.map((j) => `${j.id}\t${j.state}\t${j.scheduler_id ?? "-"}\t${j.local_path}`);
+    const lines = jobs.map(
+      (j) =>
+        `${j.id}\t${j.state}\t${j.scheduler_id ?? "-"}\t${j.summary?.energy ?? "-"}\t${resultsCell(j) || "-"}\t${j.local_path}`,
+    );
     if (lines.length > 0) ctx.out.write(`${lines.join("\n")}\n`);
     return;
   }
@@ -38,6 +42,8 @@ export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<v
     j.state,
     j.scheduler_id ?? "-",
     j.exit_code === null ? "" : String(j.exit_code),
+    energyCell(j.summary),
+    resultsCell(j),
     j.updated_at.replace("T", " ").slice(0, 19),
     j.local_path,
   ]);
@@ -49,6 +55,8 @@ export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<v
         { header: "STATE" },
         { header: "SCHED ID", max: 20 },
         { header: "EXIT", align: "right" },
+        { header: "ENERGY (eV)", align: "right" },
+        { header: "RESULTS" },
         { header: "UPDATED (UTC)" },
         { header: "FOLDER", max: 60 },
       ],
@@ -59,4 +67,9 @@ export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<v
   for (const j of data.jobs) counts.set(j.state, (counts.get(j.state) ?? 0) + 1);
   const summary = JOB_STATES.filter((s) => counts.has(s)).map((s) => `${s} ${counts.get(s)}`);
   write(ctx.out, `\n${data.jobs.length} jobs: ${summary.join(", ")}`);
+  if (jobs.some((j) => energyCell(j.summary).endsWith("!")))
+    write(
+      ctx.out,
+      "! not converged: electronic steps hit NELM or the relaxation stopped short (`chasqui show JOB`)",
+    );
 }

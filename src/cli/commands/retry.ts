@@ -1,11 +1,13 @@
 // `chasqui retry JOB...`: FAILED, TIMEOUT, LOST or CANCELLED jobs go back to QUEUED_LOCAL; the next
 // sync keeps the previous run under run.N/ on the cluster (and with --restart continues from CONTCAR).
+
+import { findJobs } from "../../core/findJobs.ts";
 import { transition } from "../../core/job.ts";
+import { checkRestartable } from "../../core/restart.ts";
 import { RETRYABLE_STATES } from "../../core/states.ts";
 import { InputError } from "../../errors.ts";
 import { openStore } from "../../store/jobStore.ts";
 import { type CliContext, write } from "../context.ts";
-import { findJobs } from "./show.ts";
 
 export async function retryCommand(
   ctx: CliContext,
@@ -21,6 +23,7 @@ export async function retryCommand(
         `cannot retry ${bad.map((j) => `${j.id} (${j.state})`).join(", ")}: only FAILED, TIMEOUT, LOST or CANCELLED jobs can be retried`,
       );
     }
+    if (opts.restart) checkRestartable(picked);
     const out = picked.map((j) => {
       const reason = opts.restart ? "retry --restart" : "retry";
       const next = transition(j, "QUEUED_LOCAL", reason, now);

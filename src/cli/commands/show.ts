@@ -1,21 +1,11 @@
 // `chasqui show JOB`: one job's fields and its whole history.
-import type { Job } from "../../core/job.ts";
-import { InputError } from "../../errors.ts";
-import { openStore, type StoreData } from "../../store/jobStore.ts";
+import { findJobs } from "../../core/findJobs.ts";
+import { openStore } from "../../store/jobStore.ts";
 import { type CliContext, write } from "../context.ts";
+import { summaryLines } from "../jobView.ts";
 import { renderTable } from "../table.ts";
 
-export function findJobs(data: StoreData, ids: readonly string[]): Job[] {
-  const byId = new Map(data.jobs.map((j) => [j.id, j]));
-  const unknown = ids.filter((id) => !byId.has(id));
-  if (unknown.length > 0) {
-    throw new InputError(
-      `no such job${unknown.length === 1 ? "" : "s"}: ${unknown.join(", ")}`,
-      "`chasqui list` shows the job ids.",
-    );
-  }
-  return ids.map((id) => byId.get(id)!);
-}
+export { findJobs };
 
 export async function showCommand(ctx: CliContext, id: string, opts: { json?: boolean }): Promise<void> {
   const [job] = findJobs(await openStore(ctx.home).read(), [id]);
@@ -35,8 +25,9 @@ export async function showCommand(ctx: CliContext, id: string, opts: { json?: bo
     ["template", job.template],
     ["variables", vars.length ? vars.join(" ") : "(config defaults)"],
     ["attempt", String(job.attempt)],
-    ["downloaded", job.downloaded_at ?? "-"],
+    ...summaryLines(job),
   ];
+  if (job.cancel_requested) fields.push(["cancel", "requested: the next sync cancels it on the cluster"]);
   write(ctx.out, fields.map(([k, v]) => `${k.padEnd(13)} ${v}`).join("\n"));
   write(ctx.out, "\nhistory:");
   write(

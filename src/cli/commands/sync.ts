@@ -1,24 +1,54 @@
 // `chasqui sync`: one SSH session; a summary for people, or --json for scripts.
+import type { JobDownload } from "../../remote/download.ts";
 import { runSync } from "../../sync/runSync.ts";
 import { type CliContext, write } from "../context.ts";
+import { bytes, energyCell } from "../jobView.ts";
+import { progressBar } from "../progress.ts";
 import { createTerminalPrompter } from "../prompt.ts";
+
+/** One line per job: what came down and where, and what was left alone. */
+export function describeDownloads(results: readonly JobDownload[]): string[] {
+  const lines: string[] = [];
+  for (const r of results) {
+    if (r.missing) {
+      lines.push(`${r.id}: no work folder on the cluster (removed by hand?); nothing downloaded`);
+      continue;
+    }
+    const got = r.written.map((f) => `${f.name} ${bytes(f.size)}`);
+    const same = r.same.length > 0 ? `; ${r.same.length} already home and identical` : "";
+    lines.push(
+      `${r.id}: ${r.written.length} file(s) into ${r.dest}${got.length ? ` (${got.join(", ")})` : ""}${same}`,
+    );
+    for (const s of r.skipped) lines.push(`${r.id}: kept the local ${s.name}: ${s.why}`);
+  }
+  return lines;
+}
 
 export async function syncCommand(
   ctx: CliContext,
-  opts: { dryRun?: boolean; acceptNewHostKey?: boolean; json?: boolean },
+  opts: { dryRun?: boolean; download?: boolean; acceptNewHostKey?: boolean; json?: boolean },
 ): Promise<void> {
+  const bar = progressBar(ctx.err, "download", { enabled: !opts.json });
   const summary = await runSync(ctx.home, {
     dryRun: opts.dryRun === true,
+    ...(opts.download !== undefined ? { download: opts.download } : {}),
     acceptNewHostKey: opts.acceptNewHostKey === true,
     prompter: createTerminalPrompter(),
     now: ctx.now,
-  });
+    onDownloadProgress: (p) => bar.update(p.bytes, p.total),
+  }).finally(() => bar.done());
   if (opts.json) {
     write(ctx.out, JSON.stringify(summary, null, 2));
     return;
   }
   if (summary.dry_run) {
     write(ctx.out, `dry run: nothing was sent; ${summary.plan.length} job(s) would be uploaded`);
+    if (summary.download_plan.length > 0) {
+      write(
+        ctx.out,
+        `results of ${summary.download_plan.length} finished job(s) would be downloaded: ${summary.download_plan.join(", ")}`,
+      );
+    }
     for (const p of summary.plan) {
       write(ctx.out, `\n== ${p.id}: ${p.files.join(", ")}\n${p.script}`);
     }
@@ -31,7 +61,22 @@ export async function syncCommand(
   line("submitted", summary.submitted);
   line("done", summary.completed);
   line("failed", summary.failed);
+  line("cancelled", summary.cancelled);
   for (const c of summary.changes.filter((c) => c.to === "RUNNING")) write(ctx.out, `running    ${c.id}`);
+  for (const c of summary.changes.filter((c) => ["DONE", "FAILED", "TIMEOUT"].includes(c.to))) {
+    const energy = energyCell(summary.summaries[c.id] ?? null);
+    write(
+      ctx.out,
+      `${c.to.toLowerCase().padEnd(10)} ${c.id}: ${c.reason}${energy ? `; energy ${energy} eV` : ""}`,
+    );
+  }
+  for (const r of summary.restart_refused)
+    write(
+      ctx.out,
+      `restart    ${r.id}: refused, ${r.why}; \`chasqui retry ${r.id}\` runs it again from POSCAR`,
+    );
+  for (const w of summary.warnings) write(ctx.err, `warning: ${w}`);
+  for (const l of describeDownloads(summary.downloaded)) write(ctx.out, `download   ${l}`);
   if (summary.agent_deployed) write(ctx.out, `agent      deployed version ${summary.agent_deployed}`);
   const counts = Object.entries(summary.counts).map(([s, n]) => `${s} ${n}`);
   write(ctx.out, `now: ${counts.join(", ") || "no jobs"} (${summary.ssh_requests} SSH requests)`);

@@ -1,0 +1,30 @@
+// Opening the one session a command needs, from the config: resolve the target as OpenSSH would,
+// then log in once. Shared by sync, cancel and download.
+import type { Config } from "../core/config.ts";
+import { remotePaths } from "../core/render.ts";
+import type { Prompter } from "../ssh/prompter.ts";
+import { defaultResolveDeps, resolveTarget } from "../ssh/resolve.ts";
+import { openSession, type Session, type SessionEvent } from "../ssh/session.ts";
+
+export interface ConnectOptions {
+  prompter: Prompter;
+  acceptNewHostKey: boolean;
+  events?: (e: SessionEvent) => void;
+}
+
+export async function connectCluster(config: Config, opts: ConnectOptions): Promise<Session> {
+  const target = await resolveTarget(config, defaultResolveDeps());
+  return openSession({
+    target,
+    otpCommand: config.otp_command,
+    prompter: opts.prompter,
+    acceptNewHostKey: opts.acceptNewHostKey,
+    ...(opts.events ? { events: opts.events } : {}),
+  });
+}
+
+/** chasqui's remote folder and the work-folder root, as bash words for the remote scripts. */
+export function remoteDirs(config: Config): { remoteDirSh: string; workRootSh: string } {
+  const paths = remotePaths(config, "-");
+  return { remoteDirSh: paths.remote_dir_sh, workRootSh: paths.work_root_sh };
+}

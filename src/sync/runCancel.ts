@@ -1,0 +1,97 @@
+// `chasqui cancel`: jobs still on the workstation are cancelled in the store; jobs on the cluster
+// are taken out of waiting/ or deleted in the scheduler by the agent, under its lock, in one
+// request of one session (or, with --next-sync, by the next sync). The store changes only for
+// what the cluster confirmed.
+import { readConfig } from "../config/configFile.ts";
+import {
+  applyCancelAnswer,
+  type CancelAnswer,
+  cancelArgs,
+  checkCancellable,
+  parseCancelReply,
+} from "../core/cancel.ts";
+import type { Config } from "../core/config.ts";
+import { findJobs } from "../core/findJobs.ts";
+import type { Job } from "../core/job.ts";
+import { RemoteError } from "../errors.ts";
+import { cancelInput } from "../remote/stateRequest.ts";
+import { openStore } from "../store/jobStore.ts";
+import { type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
+
+export interface CancelResult {
+  id: string;
+  /** `requested`: recorded for the next sync (--next-sync). */
+  outcome: CancelAnswer["outcome"] | "requested";
+  detail: string;
+  state: Job["state"];
+}
+
+export async function runCancel(
+  home: string,
+  ids: readonly string[],
+  opts: ConnectOptions & { now: () => Date; nextSync?: boolean },
+): Promise<CancelResult[]> {
+  const store = openStore(home, { command: "chasqui cancel" });
+  return store.withLock(async (locked) => {
+    const picked = findJobs(await locked.read(), ids);
+    checkCancellable(picked);
+    const answers = new Map<string, { outcome: CancelResult["outcome"]; detail: string }>();
+    for (const j of picked) {
+      if (j.state === "QUEUED_LOCAL") answers.set(j.id, { outcome: "local", detail: "" });
+      else if (opts.nextSync) answers.set(j.id, { outcome: "requested", detail: "" });
+    }
+    const remote = picked.filter((j) => !answers.has(j.id));
+    if (remote.length > 0) {
+      const { config } = await readConfig(home);
+      for (const [id, a] of await cancelOnCluster(config, remote, opts)) answers.set(id, a);
+    }
+    const now = opts.now();
+    const results: CancelResult[] = [];
+    await locked.update((d) => {
+      d.jobs = d.jobs.map((j) => {
+        const a = answers.get(j.id);
+        if (!a) return j;
+        const next =
+          a.outcome === "requested"
+            ? { ...j, cancel_requested: true }
+            : applyCancelAnswer(j, a as CancelAnswer, now);
+        results.push({ id: j.id, outcome: a.outcome, detail: a.detail, state: next.state });
+        return next;
+      });
+    });
+    const order = new Map(picked.map((j, i) => [j.id, i]));
+    return results.sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+  });
+}
+
+async function cancelOnCluster(
+  config: Config,
+  jobs: readonly Job[],
+  opts: ConnectOptions,
+): Promise<Map<string, CancelAnswer>> {
+  const session = await connectCluster(config, opts);
+  try {
+    const reply = await session.exec("bash -s", {
+      stdin: cancelInput({ ...remoteDirs(config), config: pickLimits(config) }, cancelArgs(jobs)),
+      timeoutMs: 120_000,
+    });
+    const answers: Map<string, CancelAnswer> = parseCancelReply(reply.stdout.toString("utf8"));
+    if (reply.code !== 0 && answers.size === 0) {
+      throw new RemoteError(
+        `the cluster could not cancel: ${reply.stderr.toString().trim() || `exit ${reply.code}`}`,
+        { hint: "Nothing was changed; try again in a minute." },
+      );
+    }
+    for (const j of jobs) {
+      if (!answers.has(j.id))
+        answers.set(j.id, { outcome: "error", detail: "the cluster gave no answer for it" });
+    }
+    return answers;
+  } finally {
+    await session.close();
+  }
+}
+
+export function pickLimits(config: Config) {
+  return { scheduler: config.scheduler, max_queued: config.max_queued, max_running: config.max_running };
+}
