@@ -1,11 +1,27 @@
 // chasqui sync end to end: the compiled binary, the cluster-in-a-box's 2FA port, real Slurm behind
 // the PBS wrappers. Six jobs under max_queued=2 feed themselves; request counts do not grow with N.
 import { beforeAll, describe, expect, test } from "bun:test";
+import { createHash } from "node:crypto";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Cluster, countRuns, loadCluster, resetRemote, runAsUser, waitFor } from "../cluster/cluster.ts";
 import { type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
 
 let cluster: Cluster;
+
+/** Logins through the 2FA port since this was called, from the test sshd's log. */
+function loginCounter(): () => number {
+  const log = path.join(cluster.stateDir, "log/sshd.log");
+  const count = () => (fs.readFileSync(log, "utf8").match(/Accepted keyboard-interactive/g) ?? []).length;
+  const start = count();
+  return () => count() - start;
+}
+
+const sha256 = (file: string) => createHash("sha256").update(fs.readFileSync(file)).digest("hex");
+
+function hashFolder(dir: string): Map<string, string> {
+  return new Map(fs.readdirSync(dir).map((f) => [f, sha256(path.join(dir, f))]));
+}
 // Job names are counted in the scheduler's history, which outlives a test run: make them unique.
 const tag = Math.random().toString(36).slice(2, 6);
 beforeAll(() => {
@@ -57,10 +73,18 @@ const listed = (s: Sandbox) =>
 describe("chasqui sync", () => {
   test("six jobs, max_queued=2, through the TOTP port: each submitted once, all DONE", async () => {
     const otp = `${process.execPath} ${path.resolve(import.meta.dir, "../cluster/totp-cli.ts")}`;
-    const s = setUp(cluster.totpPort, 2, ["--otp-command", otp, "--remote-dir", "chasqui_remote_sync6"]);
+    const s = setUp(cluster.totpPort, 2, [
+      "--otp-command",
+      otp,
+      "--remote-dir",
+      "chasqui_remote_sync6",
+      "--download",
+    ]);
     const ids = [1, 2, 3, 4, 5, 6].map((i) => `s${tag}${i}`);
     const folders = ids.map((id) => s.jobFolder(id, { ...VASP_FILES, INCAR: "FAKE_SECONDS = 1\n" }));
+    const inputsBefore = folders.map((f) => hashFolder(f));
     expect(s.run(["add", ...folders]).code).toBe(0);
+    const logins = loginCounter();
 
     const dry = s.run(["sync", "--dry-run", "--json"]);
     expect(dry.code).toBe(0);
@@ -71,6 +95,7 @@ describe("chasqui sync", () => {
     expect(first.uploaded).toHaveLength(6);
     expect(first.submitted).toHaveLength(2);
     expect(first.ssh_requests).toBe(3);
+    expect(logins()).toBe(1);
 
     // The jobs feed the queue themselves; sample the scheduler while they do.
     let most = 0;
@@ -88,14 +113,35 @@ describe("chasqui sync", () => {
     expect(most).toBeLessThanOrEqual(2);
 
     const second = sync(s);
-    expect(second.ssh_requests).toBe(1);
+    // The state request and the one download of all six jobs' results, in the same login.
+    expect(second.ssh_requests).toBe(2);
+    expect(logins()).toBe(2);
+    expect(second.downloaded.map((d: { id: string }) => d.id).sort()).toEqual([...ids].sort());
     const jobs = listed(s);
     expect(jobs.map((j) => j.state)).toEqual(ids.map(() => "DONE"));
     for (const id of ids) expect(await countRuns(id)).toBe(1);
+    // Every DONE job's results are home, byte for byte what the cluster has; inputs untouched.
+    for (const [i, id] of ids.entries()) {
+      const remote = await runAsUser(
+        `cd chasqui_remote_sync6/jobs/${id} && sha256sum OUTCAR vasprun.xml OSZICAR CONTCAR`,
+      );
+      expect(remote.code).toBe(0);
+      for (const line of remote.stdout.trim().split("\n")) {
+        const [sum, name] = line.split(/\s+/);
+        expect(sha256(path.join(folders[i]!, name!))).toBe(sum!);
+      }
+      const after = hashFolder(folders[i]!);
+      for (const [name, sum] of inputsBefore[i]!) expect(after.get(name)).toBe(sum);
+    }
+    // Nothing left to fetch: the next sync is one request again, and one more login.
+    const third = sync(s);
+    expect(third.ssh_requests).toBe(1);
+    expect(third.downloaded).toEqual([]);
+    expect(logins()).toBe(3);
     // Each login on the 2FA port needs a fresh 30 s TOTP step: this test waits for a few.
   }, 300_000);
 
-  test("SSH requests per sync are the same for 1 and for 50 jobs", () => {
+  test("SSH requests per sync are the same for 1 and for 50 jobs", async () => {
     const counts: number[][] = [];
     for (const n of [1, 50]) {
       const s = setUp(cluster.keyPort, 100, [
@@ -109,11 +155,19 @@ describe("chasqui sync", () => {
       const first = sync(s);
       expect(first.uploaded).toHaveLength(n);
       const steady = sync(s);
-      counts.push([first.ssh_requests, steady.ssh_requests]);
+      await waitFor(
+        async () =>
+          Number((await runAsUser(`ls chasqui_remote_n${n}/completed | wc -l`)).stdout.trim()) === n,
+        { timeoutMs: 120_000, intervalMs: 250, what: `${n} completion flags` },
+      );
+      // All n finished jobs: their states and every result in one more request.
+      const withDownload = sync(s, ["--download"]);
+      expect(withDownload.downloaded).toHaveLength(n);
+      counts.push([first.ssh_requests, steady.ssh_requests, withDownload.ssh_requests]);
     }
     expect(counts[0]).toEqual(counts[1]!);
-    expect(counts[0]).toEqual([3, 1]);
-  });
+    expect(counts[0]).toEqual([3, 1, 2]);
+  }, 240_000);
 
   test("a job the scheduler rejects ends FAILED with its message; the store is not touched by --dry-run", () => {
     const s = setUp(cluster.keyPort, 10, ["--remote-dir", "chasqui_remote_badq"]);

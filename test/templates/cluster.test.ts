@@ -101,8 +101,11 @@ describe.skipIf(!clusterUp)("torque-vasp on the test cluster", () => {
       status: "DONE",
       schedulerId: submitted.get("normal"),
       exitCode: "0",
-      lines: 4,
     });
+    // The fake VASP's run, summarized on the cluster: last F= of OSZICAR, steps, CONTCAR.
+    expect(flag.extra).toEqual(
+      expect.arrayContaining(["energy=-10.10010000", "ionic_steps=1", "electronic_steps=5", "nelm=60", "contcar=valid"]),
+    );
     const work = path.join(remote, "jobs", "normal");
     expect(fs.readFileSync(path.join(work, "OUTCAR"), "utf8")).toContain("General timing and accounting");
     expect(fs.readFileSync(path.join(work, "stdout"), "utf8")).toMatch(/^# chasqui job normal, attempt 0/);

@@ -47,7 +47,10 @@ describe("a command that ends by itself", () => {
     const result = await runScript(layout, script).done;
     expect(result.code).toBe(0);
     const flag = readFlag(layout.flag);
-    expect(flag).toMatchObject({ status: "DONE", schedulerId: "77.pbshost", exitCode: "0", lines: 4 });
+    expect(flag).toMatchObject({ status: "DONE", schedulerId: "77.pbshost", exitCode: "0" });
+    // The summary follows the four lines: no OSZICAR or CONTCAR here, so wall time and "missing".
+    expect(flag.extra).toContain("contcar=missing");
+    expect(flag.extra.some((l) => /^elapsed=\d+$/.test(l))).toBe(true);
     expect(flag.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
     expect(Math.abs(Date.parse(flag.time) - Date.now())).toBeLessThan(5 * 60_000);
     expect(flagWrites(layout)).toBe(1);

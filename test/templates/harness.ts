@@ -164,6 +164,8 @@ export interface Flag {
   exitCode: string;
   time: string;
   lines: number;
+  /** Lines 5 and on: the run summary, KEY=VALUE. */
+  extra: string[];
 }
 
 export function readFlag(file: string): Flag {
@@ -175,6 +177,7 @@ export function readFlag(file: string): Flag {
     exitCode: lines[2] ?? "",
     time: lines[3] ?? "",
     lines: lines.length,
+    extra: lines.slice(4),
   };
 }
 
