@@ -633,7 +633,7 @@ export async function writeFileEntryAtomically(
     `.${path.basename(final)}.${process.pid}.${randomBytes(6).toString("hex")}.part`,
   );
   try {
-    await writeBody(temp, body);
+    await writeBody(temp, body, { sync: true });
     await fs.chmod(temp, header.mode & 0o777);
     await fs.utimes(temp, header.mtime, header.mtime);
     await fs.rename(temp, final);
@@ -643,10 +643,16 @@ export async function writeFileEntryAtomically(
   }
 }
 
-async function writeBody(file: string, body: AsyncIterable<Buffer>): Promise<void> {
+async function writeBody(
+  file: string,
+  body: AsyncIterable<Buffer>,
+  opts: { sync?: boolean } = {},
+): Promise<void> {
   const handle = await fs.open(file, "wx", 0o600);
   try {
     for await (const chunk of body) await handle.write(chunk);
+    // On disk before the rename makes it visible under its final name.
+    if (opts.sync) await handle.sync();
   } finally {
     await handle.close();
   }

@@ -616,6 +616,14 @@ cmd_snapshot() {
 # waiting/ is moved to cancelled/; a submitted one is deleted in the scheduler by the id given
 # (ID=SCHEDULER_ID, from the workstation's store) or else the last one agent.log knows for it.
 # One line per job: ID TAB removed|deleted|gone|unknown|error TAB detail.
+# True unless one scheduler query says SCHEDULER_ID is neither queued nor running (a failed query
+# says true: nothing is concluded from missing information).
+still_active() { # SCHEDULER_ID
+  local view
+  view=$(sched_query 2>/dev/null) || return 0
+  printf '%s\n' "$view" | awk -F'\t' -v s="$1" '$1 == s && $3 !~ /^[CFX]$/ { f = 1 } END { exit !f }'
+}
+
 cmd_cancel() {
   local arg id sid ids waited=0 msg rc
   load_conf
@@ -677,9 +685,14 @@ cmd_cancel() {
     elif printf '%s' "$msg" | grep -qiE 'unknown job|has finished|already (completing|completed|finished)|invalid job id|job has completed'; then
       rm -f "$CANCELLED/$id.mark"
       printf '%s\tgone\t%s: %s\n' "$id" "$sid" "$msg"
-    else
+    elif still_active "$sid"; then
       rm -f "$CANCELLED/$id.mark"
       printf '%s\terror\t%s: %s\n' "$id" "$sid" "${msg:-exit status $rc}"
+    else
+      # An unexplained refusal for a job the scheduler no longer runs: it finished first (Slurm's
+      # qdel wrapper says nothing then). Its flag tells how.
+      rm -f "$CANCELLED/$id.mark"
+      printf '%s\tgone\t%s: no longer queued or running\n' "$id" "$sid"
     fi
   done
   lock_release

@@ -2,15 +2,15 @@
 // has (name, size, sha256); the cluster answers with a manifest and one gzipped tar of the rest.
 // Each file lands under its final name only once whole, and never over an input of the job.
 import { createHash } from "node:crypto";
-import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { Readable } from "node:stream";
+import { pipeline, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
 import { matchesAny } from "../core/resultFiles.ts";
 import { unpackTar, writeFileEntryAtomically } from "../core/tar.ts";
 import { RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
+import { collectEvery } from "../runtime/collectGarbage.ts";
 import { shellQuote } from "../ssh/quote.ts";
 import type { Session } from "../ssh/session.ts";
 import downloadScript from "./download.sh" with { type: "text" };
@@ -66,17 +66,46 @@ interface LocalFile {
   why?: string;
 }
 
+/** One reused buffer, not a stream: hashing a 500 MB vasprun.xml must not churn memory. */
 async function sha256File(file: string): Promise<string> {
   const hash = createHash("sha256");
-  for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
+  const buf = Buffer.allocUnsafe(1024 * 1024);
+  const handle = await fs.open(file, "r");
+  try {
+    for (;;) {
+      const { bytesRead } = await handle.read(buf, 0, buf.length, null);
+      if (bytesRead === 0) break;
+      hash.update(buf.subarray(0, bytesRead));
+    }
+  } finally {
+    await handle.close();
+  }
   return hash.digest("hex");
 }
 
-/** What the workstation has of a job's results already, for the cluster to skip. */
+/** A temp file of writeFileEntryAtomically: `.<name>.<pid>.<12 hex>.part`. */
+const TEMP_NAME = /^\..+\.(\d+)\.[0-9a-f]{12}\.part$/;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+/** What the workstation has of a job's results already, for the cluster to skip. Temp files of
+ * a download that was killed (its process is gone) are removed on the way. */
 async function localFiles(t: DownloadTarget): Promise<LocalFile[]> {
   const entries = await fs.readdir(t.dest, { withFileTypes: true }).catch(() => []);
   const out: LocalFile[] = [];
   for (const e of entries) {
+    const temp = TEMP_NAME.exec(e.name);
+    if (temp && e.isFile() && Number(temp[1]) !== process.pid && !alive(Number(temp[1]))) {
+      await fs.rm(path.join(t.dest, e.name), { force: true });
+      continue;
+    }
     if (/[\t\n]/.test(e.name) || !matchesAny(e.name, t.globs)) continue;
     const full = path.join(t.dest, e.name);
     if (e.isSymbolicLink()) out.push({ name: e.name, size: -1, sha256: "-", why: "a symlink has that name" });
@@ -174,14 +203,21 @@ export async function downloadResults(
   });
   let total = 0;
   let bytes = 0;
+  const collect = collectEvery(4 * 1024 * 1024);
   let manifest: ManifestEntry[] | null = null;
-  const gunzip = Readable.from(
-    afterManifest(stream.stdout, (text) => {
-      manifest = parseManifest(text);
-      total = manifest.filter((e) => e.verdict === "send").reduce((n, e) => n + e.size, 0);
-      opts.onProgress?.({ bytes: 0, total });
-    }),
-  ).pipe(createGunzip());
+  const gunzip = createGunzip();
+  // pipeline, not pipe: a connection cut must fail the reader below, not leave it waiting.
+  pipeline(
+    Readable.from(
+      afterManifest(stream.stdout, (text) => {
+        manifest = parseManifest(text);
+        total = manifest.filter((e) => e.verdict === "send").reduce((n, e) => n + e.size, 0);
+        opts.onProgress?.({ bytes: 0, total });
+      }),
+    ),
+    gunzip,
+    () => {},
+  );
   // Settles with the command; observed here so a failure while we read is not unhandled.
   const done = stream.done.then(
     (r) => ({ ok: true as const, r }),
@@ -213,6 +249,7 @@ export async function downloadResults(
         header,
         counted(body, (n) => {
           bytes += n;
+          collect(n);
           opts.onProgress?.({ bytes, total });
         }),
       );

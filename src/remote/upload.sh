@@ -74,9 +74,15 @@ restart_refusal() { # DIR
 }
 
 # The new run starts from the structure the previous one reached. POSCAR in the folder is a hard
-# link into the content store: replace the link, never write through it.
+# link into the content store: replace the link, never write through it. WAVECAR and CHGCAR come
+# back from run.N/ (moved, since VASP rewrites them in place) where VASP looks for them, unless
+# the job brought its own.
 restart_from_contcar() { # DIR RUN
+  local f
   cp "$1/$2/CONTCAR" "$1/.POSCAR.restart" && mv -f "$1/.POSCAR.restart" "$1/POSCAR" || return 1
+  for f in WAVECAR CHGCAR; do
+    if [ -f "$1/$2/$f" ] && [ ! -e "$1/$f" ]; then mv "$1/$2/$f" "$1/$f" || return 1; fi
+  done
   printf 'restart_from=%s\t%s\n' "${1##*/}" "$2"
 }
 

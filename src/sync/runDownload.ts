@@ -28,11 +28,19 @@ export function downloadTarget(
   home = os.homedir(),
 ): DownloadTarget {
   const globs = resultGlobs(job, config);
-  const earlierResults = job.results?.files.map((f) => f.name) ?? [];
-  if (config.results_dir === null)
+  if (config.results_dir === null) {
+    // Names that came into this same folder before are results; anything else there is the user's.
+    const earlierResults = job.results?.dest === job.local_path ? job.results.files.map((f) => f.name) : [];
     return { id: job.id, dest: job.local_path, globs, guardInputs: true, earlierResults };
+  }
   const base = config.results_dir.replace(/^~(?=\/|$)/, home);
-  return { id: job.id, dest: path.resolve(home, base, job.id), globs, guardInputs: false, earlierResults };
+  return {
+    id: job.id,
+    dest: path.resolve(home, base, job.id),
+    globs,
+    guardInputs: false,
+    earlierResults: [],
+  };
 }
 
 /** Finished jobs whose results have not come home since they finished. */

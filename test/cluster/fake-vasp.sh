@@ -84,8 +84,9 @@ system="$(head -n 1 POSCAR)"
 } >OUTCAR
 
 if [[ -n "$overrun" ]] && is_true "$overrun" && [[ "$system" != *"[continued]" ]]; then
-  # Like a relaxation killed at its walltime: the last ionic step's CONTCAR is there.
+  # Like a relaxation killed at its walltime: the last ionic step's CONTCAR and WAVECAR are there.
   write_contcar
+  echo "fake wavefunctions of $system" >WAVECAR
   echo " DAV:   1    -0.100000000000E+02   running past the walltime on purpose"
   sleep 1000000 &
   wait $!
@@ -136,7 +137,7 @@ cat <<EOF
 EOF
 if [[ -n "$vasprun_mb" ]] && ((vasprun_mb > 0)); then
   # Row after row of numbers, as in a real vasprun.xml's eigenvalue and DOS blocks.
-  awk -v mb="$vasprun_mb" 'BEGIN { srand(7); n = mb * 1024 * 1024 / 64
+  awk -v mb="$vasprun_mb" 'BEGIN { srand(7); n = mb * 1024 * 1024 / 60
     for (i = 0; i < n; i++) printf "   <r> %12.8f %12.8f %12.8f %8.4f </r>\n", rand() * 10, rand(), rand() * 2, rand() }'
 fi
 echo "</modeling>"

@@ -29,6 +29,10 @@ interface Listed {
 
 function setUp(remoteDir: string, maxQueued: number, port = cluster.keyPort, extra: string[] = []): Sandbox {
   const s = sandbox();
+  // The cluster's host keys, also under the port given (a proxy's), in a file of this sandbox.
+  const knownHosts = path.join(s.root, "known_hosts");
+  const keys = fs.readFileSync(cluster.knownHosts, "utf8");
+  fs.writeFileSync(knownHosts, keys + keys.replaceAll(`]:${cluster.keyPort} `, `]:${port} `));
   const init = s.run([
     "init",
     "--host",
@@ -40,7 +44,7 @@ function setUp(remoteDir: string, maxQueued: number, port = cluster.keyPort, ext
     "--identity",
     cluster.identity,
     "--known-hosts",
-    cluster.knownHosts,
+    knownHosts,
     "--template",
     "torque-vasp",
     "--set",
@@ -269,7 +273,8 @@ describe("cancel on the cluster", () => {
   test("an UPLOADED job is never submitted; a RUNNING one is deleted and ends CANCELLED, not TIMEOUT", async () => {
     const R = "chasqui_remote_cancel";
     const s = setUp(R, 1);
-    const [run, wait, next] = ["run", "wait", "next"].map((n) => `c${n}${tag}`) as [string, string, string];
+    // The agent submits oldest first, then by name: run before wait before next.
+    const [run, wait, next] = ["a", "b", "c"].map((n) => `c${n}${tag}`) as [string, string, string];
     const long = { ...VASP_FILES, INCAR: "FAKE_SECONDS = 600\n" };
     ok(s.run(["add", s.jobFolder(run, long), s.jobFolder(wait, long), s.jobFolder(next, long)]));
     syncJson(s);
@@ -315,8 +320,10 @@ describe("cancel on the cluster", () => {
   test("20 cancels racing with agent triggers: none submitted after its cancel returned, none lost", async () => {
     const R = "chasqui_remote_race";
     const s = setUp(R, 3);
-    const ids = Array.from({ length: 20 }, (_, i) => `r${tag}${i}`);
-    ok(s.run(["add", ...ids.map((id) => s.jobFolder(id, { ...VASP_FILES, INCAR: "FAKE_SECONDS = 2\n" }))]));
+    const ids = Array.from({ length: 20 }, (_, i) => `r${tag}${String(i).padStart(2, "0")}`);
+    // Long enough that none ends by itself while the cancels go on: every cancel meets a job
+    // that is waiting, being claimed, queued or running.
+    ok(s.run(["add", ...ids.map((id) => s.jobFolder(id, { ...VASP_FILES, INCAR: "FAKE_SECONDS = 60\n" }))]));
     expect(syncJson(s).uploaded).toHaveLength(20);
     // Jobs finishing together trigger the agent; here a loop does the same, as fast as it can.
     const stop = `${R}/stop-triggers`;
@@ -325,9 +332,22 @@ describe("cancel on the cluster", () => {
       { timeoutMs: 300_000 },
     );
     const outcomes = new Map<string, string>();
-    for (const id of ids) {
-      const r = JSON.parse(ok(s.run(["cancel", id, "--json"])).stdout) as { outcome: string }[];
-      outcomes.set(id, r[0]!.outcome);
+    // The first (running) and the last (waiting) first, then the rest interleaved, so cancels
+    // meet the agent at every stage while each freed slot makes it submit the next.
+    const order = [
+      ids[0]!,
+      ids[19]!,
+      ...ids.slice(1, 19).filter((_, i) => i % 2 === 1),
+      ...ids
+        .slice(1, 19)
+        .filter((_, i) => i % 2 === 0)
+        .reverse(),
+    ];
+    for (const id of order) {
+      const r = s.run(["cancel", id, "--json"]);
+      const [answer] = JSON.parse(r.stdout) as { outcome: string; detail: string }[];
+      if (answer!.outcome === "error") console.log(`cancel ${id}: ${answer!.detail}; ${r.stderr}`);
+      outcomes.set(id, answer!.outcome);
     }
     await runAsUser(`touch ${stop}`);
     const rounds = Number((await triggers).stdout.trim());
@@ -355,6 +375,9 @@ describe("cancel on the cluster", () => {
       }
       expect(await countRuns(id)).toBeLessThanOrEqual(1);
     }
+    const count = (o: string) => [...outcomes.values()].filter((x) => x === o).length;
+    expect(count("removed")).toBeGreaterThan(0);
+    expect(count("deleted")).toBeGreaterThan(0);
     // Every job ends known: cancelled, or DONE where it finished before its cancel.
     syncJson(s);
     await waitFor(
@@ -399,10 +422,17 @@ describe("retry --restart from CONTCAR", () => {
     ok(s.run(["retry", "--restart", job]));
     const resent = syncJson(s);
     expect(resent.uploaded).toEqual([job]);
-    expect(byId(s).get(job)!.history.at(-1)!.reason).toContain("POSCAR from run.1/CONTCAR");
+    expect(
+      byId(s)
+        .get(job)!
+        .history.findLast((h) => h.to === "UPLOADED")!.reason,
+    ).toContain("POSCAR from run.1/CONTCAR");
     expect((await runAsUser(`cat ${R}/jobs/${job}/POSCAR`)).stdout).toBe(
       (await runAsUser(`cat ${R}/jobs/${job}/run.1/CONTCAR`)).stdout,
     );
+    // WAVECAR came back from run.1/ to where VASP reads it.
+    expect((await runAsUser(`ls ${R}/jobs/${job}/run.1`)).stdout).not.toContain("WAVECAR");
+    expect((await runAsUser(`cat ${R}/jobs/${job}/WAVECAR`)).stdout).toBe("fake wavefunctions of Si\n");
     await flagsIn(R, [job], 120_000);
     syncJson(s);
     expect(byId(s).get(job)).toMatchObject({ state: "DONE", attempt: 1 });

@@ -104,7 +104,13 @@ describe.skipIf(!clusterUp)("torque-vasp on the test cluster", () => {
     });
     // The fake VASP's run, summarized on the cluster: last F= of OSZICAR, steps, CONTCAR.
     expect(flag.extra).toEqual(
-      expect.arrayContaining(["energy=-10.10010000", "ionic_steps=1", "electronic_steps=5", "nelm=60", "contcar=valid"]),
+      expect.arrayContaining([
+        "energy=-10.10010000",
+        "ionic_steps=1",
+        "electronic_steps=5",
+        "nelm=60",
+        "contcar=valid",
+      ]),
     );
     const work = path.join(remote, "jobs", "normal");
     expect(fs.readFileSync(path.join(work, "OUTCAR"), "utf8")).toContain("General timing and accounting");
