@@ -86,8 +86,8 @@ export function buildProgram(ctx: CliContext): Command {
   program
     .command("cancel")
     .description(
-      "cancel jobs: local ones at once; on the cluster, take them out of waiting/ or delete them\n" +
-        "in the scheduler (one SSH session). They end CANCELLED.",
+      "cancel jobs: local ones at once; on the cluster, out of waiting/ or deleted in the\n" +
+        "scheduler (qdel/scancel), in one SSH session. They end CANCELLED.",
     )
     .argument("<job...>", "job ids")
     .option("--next-sync", "do not connect now: the next `chasqui sync` cancels them on the cluster")

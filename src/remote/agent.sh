@@ -628,13 +628,14 @@ cmd_cancel() {
   local arg id sid ids waited=0 msg rc
   load_conf
   make_tmp
+  # Agents hold the lock for a moment at a time: poll often (five times a second) for a minute.
   until lock_try 2>/dev/null; do
     waited=$((waited + 1))
-    if [ "$waited" -ge "${CANCEL_WAIT_SECONDS:-60}" ]; then
+    if [ "$waited" -ge $((${CANCEL_WAIT_SECONDS:-60} * 5)) ]; then
       echo "chasqui agent: another agent holds $LOCK; nothing was cancelled" >&2
       return 75
     fi
-    sleep 1
+    sleep 0.2
   done
   mkdir -p "$CANCELLED" 2>/dev/null
   for arg in "$@"; do
