@@ -59,11 +59,10 @@ export async function syncCommand(
   };
   line("uploaded", summary.uploaded);
   line("submitted", summary.submitted);
-  line("done", summary.completed);
-  line("failed", summary.failed);
-  line("cancelled", summary.cancelled);
   for (const c of summary.changes.filter((c) => c.to === "RUNNING")) write(ctx.out, `running    ${c.id}`);
-  for (const c of summary.changes.filter((c) => ["DONE", "FAILED", "TIMEOUT"].includes(c.to))) {
+  // One line per job that ended, under its own state: a walltime kill reads TIMEOUT, not "failed".
+  const ended = ["DONE", "FAILED", "TIMEOUT", "LOST", "CANCELLED"];
+  for (const c of summary.changes.filter((c) => ended.includes(c.to))) {
     const energy = energyCell(summary.summaries[c.id] ?? null);
     write(
       ctx.out,
