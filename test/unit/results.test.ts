@@ -1,6 +1,7 @@
 // The pure parts of results coming home: run summaries in flags, cancel marks, restarts, result
 // patterns, what a download records, which jobs it picks.
 import { describe, expect, test } from "bun:test";
+import { formatEta, progressBar, progressLine } from "../../src/cli/progress.ts";
 import { applyCancelAnswer, checkCancellable, parseCancelReply } from "../../src/core/cancel.ts";
 import { defaultConfig, validateConfig } from "../../src/core/config.ts";
 import { type Job, newJob, transition } from "../../src/core/job.ts";
@@ -208,5 +209,42 @@ describe("result files", () => {
       cancel_requested: false,
     });
     expect("downloaded_at" in data.jobs[0]!).toBe(false);
+  });
+});
+
+describe("progress bar", () => {
+  const sink = (isTTY: boolean) => {
+    const chunks: string[] = [];
+    return { isTTY, chunks, write: (s: string) => chunks.push(s) > 0 } as unknown as NodeJS.WritableStream & {
+      isTTY: boolean;
+      chunks: string[];
+    };
+  };
+  test("a frame shows bytes, percent, rate and time left", () => {
+    const mb = 1024 * 1024;
+    expect(progressLine("download", 50 * mb, 200 * mb, 10_000)).toBe(
+      "download [######                  ] 50.0/200 MB 25% 5.0 MB/s ETA 00:30",
+    );
+    expect(formatEta(3725)).toBe("1:02:05");
+    expect(formatEta(Number.NaN)).toBe("--:--");
+  });
+  test("nothing on a pipe, with --json, or for small transfers; a final newline on a terminal", () => {
+    let t = 0;
+    const now = () => (t += 200);
+    for (const [tty, enabled, total, drawn] of [
+      [false, true, 50e6, false],
+      [true, false, 50e6, false],
+      [true, true, 1e6, false],
+      [true, true, 50e6, true],
+    ] as const) {
+      const out = sink(tty);
+      const bar = progressBar(out, "download", { enabled, now });
+      bar.update(10e6, total);
+      bar.update(total, total);
+      bar.done();
+      const chunks = (out as unknown as { chunks: string[] }).chunks;
+      expect(chunks.length > 0).toBe(drawn);
+      if (drawn) expect(chunks.at(-1)).toBe("\n");
+    }
   });
 });
