@@ -1,6 +1,8 @@
-// One sync: under the store lock, render and upload new jobs, then one state request (agent run,
-// log since the cursor, flags, scheduler snapshot), then the pure reconcile and one store write.
-// The number of SSH requests is 1, or 3 when there is something to upload, whatever the jobs.
+// One sync: under the store lock, render and upload new jobs, then one state request (cancels
+// asked for with --next-sync, agent run, log since the cursor, flags, cancel marks, scheduler
+// snapshot), then the pure reconcile and one store write, then (when asked) one download of every
+// finished job's results. SSH requests: 1, +2 when there is something to upload, +1 when results
+// come home, whatever the number of jobs.
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { readConfig } from "../config/configFile.ts";
