@@ -25,20 +25,22 @@ load_spec() {
   done <<<"$SPEC"
 }
 
+# Sets VERDICT (no subshell: this runs once per file, for hundreds of jobs). Hashes only a file
+# whose size matches what the workstation has.
 verdict() { # ID NAME SIZE PATH
-  local key="$1/$2"
-  [ -n "${HAVE_SIZE[$key]+set}" ] || { echo send; return; }
+  local key="$1/$2" sum
+  VERDICT=send
+  [ -n "${HAVE_SIZE[$key]+set}" ] || return 0
   if [ "${HAVE_SIZE[$key]}" = -1 ]; then
-    echo kept
-  elif [ "${HAVE_SIZE[$key]}" = "$3" ] && [ "$(sha256sum <"$4" | cut -d ' ' -f 1)" = "${HAVE_SUM[$key]}" ]; then
-    echo same
-  else
-    echo send
+    VERDICT=kept
+  elif [ "${HAVE_SIZE[$key]}" = "$3" ]; then
+    sum=$(sha256sum <"$4") && [ "${sum%% *}" = "${HAVE_SUM[$key]}" ] && VERDICT=same
   fi
+  return 0
 }
 
 list_matches() { # MANIFEST LIST
-  local id dirs=() size dir name g v
+  local id dirs=() size dir name g
   local -a pats
   for id in "${!GLOBS[@]}"; do
     if [ -d "$W/$id" ]; then dirs+=("$W/$id"); else printf '%s\t\t\tmissing\n' "$id" >>"$1"; fi
@@ -53,9 +55,9 @@ list_matches() { # MANIFEST LIST
       for g in "${pats[@]}"; do
         # shellcheck disable=SC2053 # the pattern is meant to match as a glob
         if [[ $name == $g ]]; then
-          v=$(verdict "$id" "$name" "$size" "$dir/$name")
-          printf '%s\t%s\t%s\t%s\n' "$id" "$name" "$size" "$v" >>"$1"
-          [ "$v" != send ] || printf '%s/%s\0' "$id" "$name" >>"$2"
+          verdict "$id" "$name" "$size" "$dir/$name"
+          printf '%s\t%s\t%s\t%s\n' "$id" "$name" "$size" "$VERDICT" >>"$1"
+          [ "$VERDICT" != send ] || printf '%s/%s\0' "$id" "$name" >>"$2"
           break
         fi
       done
