@@ -116,7 +116,8 @@ export function reconcile(
     if (job.scheduler_id !== null && job.scheduler_id !== flag.schedulerId) continue;
     const patch = { exit_code: flag.exitCode, scheduler_id: flag.schedulerId, missing_since: null };
     // The SIGTERM of a qdel and of a walltime kill look the same to the script: the mark decides.
-    if (report.cancelMarks?.get(id) === flag.schedulerId) {
+    // A run that reached DONE did all its work: the cancel came too late to matter.
+    if (flag.status !== "DONE" && report.cancelMarks?.get(id) === flag.schedulerId) {
       move(job, "CANCELLED", `deleted by chasqui cancel (the script ended ${flag.at})`, {
         ...patch,
         summary: flag.summary,

@@ -91,6 +91,12 @@ describe("cancel marks", () => {
     };
     expect(reconcile([job], report, later(99), 600).jobs[0]!.state).toBe("CANCELLED");
   });
+  test("a DONE flag stays DONE whatever the mark: the run did all its work", () => {
+    const job = jobIn("c", ["UPLOADED", "SUBMITTED", "RUNNING"], { scheduler_id: "7" });
+    const flags = parseFlags("@c\nDONE\n7\n0\n2026-12-01T11:00:00Z\n");
+    const report = { events: [], flags, snapshot: null, cancelMarks: new Map([["c", "7"]]) };
+    expect(reconcile([job], report, later(99), 600).jobs[0]!.state).toBe("DONE");
+  });
   test("a mark for another scheduler id (an earlier attempt) changes nothing", () => {
     const job = jobIn("c", ["UPLOADED", "SUBMITTED", "RUNNING"], { scheduler_id: "7" });
     const report = {
