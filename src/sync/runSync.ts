@@ -19,6 +19,7 @@ import {
 } from "../core/reconcile.ts";
 import { refuseRestart } from "../core/restart.ts";
 import type { RunSummary } from "../core/runSummary.ts";
+import { FINAL_STATES } from "../core/states.ts";
 import { RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
 import type { DownloadProgress, JobDownload } from "../remote/download.ts";
@@ -177,7 +178,10 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
       }
       const fresh = await locked.read();
       const cursor = fresh.log_cursor ?? { offset: 0, head: null };
-      const toCancel = fresh.jobs.filter((j) => j.cancel_requested && j.state !== "QUEUED_LOCAL");
+      // A job that ended meanwhile has nothing left to cancel; its request simply lapses.
+      const wantsCancel = (j: Job) =>
+        j.cancel_requested && j.state !== "QUEUED_LOCAL" && !FINAL_STATES.has(j.state);
+      const toCancel = fresh.jobs.filter(wantsCancel);
       const reply = await session.exec("bash -s", {
         stdin: stateInput({
           ...dirs,
@@ -206,10 +210,11 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
       const cancelAnswers = parseCancelReply(sections.get("cancel")?.toString("utf8") ?? "");
       const cancelChanges: Change[] = [];
       const afterCancel = fresh.jobs.map((j) => {
-        const a = j.cancel_requested ? cancelAnswers.get(j.id) : undefined;
+        if (!wantsCancel(j))
+          return j.cancel_requested && FINAL_STATES.has(j.state) ? { ...j, cancel_requested: false } : j;
+        const a = cancelAnswers.get(j.id);
         if (!a) {
-          if (j.cancel_requested && j.state !== "QUEUED_LOCAL")
-            warnings.push(`${j.id}: the cluster gave no answer to its cancel; the next sync tries again`);
+          warnings.push(`${j.id}: the cluster gave no answer to its cancel; the next sync tries again`);
           return j;
         }
         const next = applyCancelAnswer(j, a, opts.now());
