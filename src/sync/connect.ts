@@ -23,6 +23,11 @@ export async function connectCluster(config: Config, opts: ConnectOptions): Prom
   });
 }
 
+/** What agent.conf carries: the scheduler kind and the queue limits. */
+export function agentLimits(config: Config): Pick<Config, "scheduler" | "max_queued" | "max_running"> {
+  return { scheduler: config.scheduler, max_queued: config.max_queued, max_running: config.max_running };
+}
+
 /** chasqui's remote folder and the work-folder root, as bash words for the remote scripts. */
 export function remoteDirs(config: Config): { remoteDirSh: string; workRootSh: string } {
   const paths = remotePaths(config, "-");

@@ -16,7 +16,7 @@ import type { Job } from "../core/job.ts";
 import { RemoteError } from "../errors.ts";
 import { cancelInput } from "../remote/stateRequest.ts";
 import { openStore } from "../store/jobStore.ts";
-import { type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
+import { agentLimits, type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
 
 export interface CancelResult {
   id: string;
@@ -72,7 +72,7 @@ async function cancelOnCluster(
   const session = await connectCluster(config, opts);
   try {
     const reply = await session.exec("bash -s", {
-      stdin: cancelInput({ ...remoteDirs(config), config: pickLimits(config) }, cancelArgs(jobs)),
+      stdin: cancelInput({ ...remoteDirs(config), config: agentLimits(config) }, cancelArgs(jobs)),
       timeoutMs: 120_000,
     });
     const answers: Map<string, CancelAnswer> = parseCancelReply(reply.stdout.toString("utf8"));
@@ -90,8 +90,4 @@ async function cancelOnCluster(
   } finally {
     await session.close();
   }
-}
-
-export function pickLimits(config: Config) {
-  return { scheduler: config.scheduler, max_queued: config.max_queued, max_running: config.max_running };
 }

@@ -8,7 +8,6 @@ import * as path from "node:path";
 import { readConfig } from "../config/configFile.ts";
 import { parseAgentLog } from "../core/agentLog.ts";
 import { applyCancelAnswer, cancelArgs, parseCancelReply } from "../core/cancel.ts";
-import type { Config } from "../core/config.ts";
 import { type Job, transition } from "../core/job.ts";
 import {
   type Change,
@@ -29,7 +28,7 @@ import type { Prompter } from "../ssh/prompter.ts";
 import type { SessionEvent } from "../ssh/session.ts";
 import { openStore } from "../store/jobStore.ts";
 import { createJobRenderer } from "../templates/renderJob.ts";
-import { connectCluster, remoteDirs } from "./connect.ts";
+import { agentLimits, connectCluster, remoteDirs } from "./connect.ts";
 import { fetchInto, needsDownload } from "./runDownload.ts";
 
 export interface SyncOptions {
@@ -187,7 +186,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
           ...dirs,
           offset: cursor.offset,
           head: cursor.head,
-          config: pickLimits(config),
+          config: agentLimits(config),
           cancel: cancelArgs(toCancel),
         }),
         timeoutMs: 300_000,
@@ -282,8 +281,4 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
 function uploadReason(restartedFrom: string | undefined): string {
   if (restartedFrom) return `inputs uploaded, POSCAR from ${restartedFrom}/CONTCAR, script in waiting/`;
   return "inputs uploaded, script in waiting/";
-}
-
-function pickLimits(config: Config) {
-  return { scheduler: config.scheduler, max_queued: config.max_queued, max_running: config.max_running };
 }

@@ -5,8 +5,6 @@ import { type CliContext, write } from "../context.ts";
 import { summaryLines } from "../jobView.ts";
 import { renderTable } from "../table.ts";
 
-export { findJobs };
-
 export async function showCommand(ctx: CliContext, id: string, opts: { json?: boolean }): Promise<void> {
   const [job] = findJobs(await openStore(ctx.home).read(), [id]);
   if (!job) return;

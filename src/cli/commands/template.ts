@@ -1,11 +1,11 @@
 // `chasqui template list|show|init|render`: the batch templates, and what a job's script will be.
 import { readConfig } from "../../config/configFile.ts";
+import { findJobs } from "../../core/findJobs.ts";
 import { openStore } from "../../store/jobStore.ts";
 import { initTemplates, listTemplates, loadTemplate } from "../../templates/load.ts";
 import { renderJobScript } from "../../templates/renderJob.ts";
 import { type CliContext, write } from "../context.ts";
 import { renderTable } from "../table.ts";
-import { findJobs } from "./show.ts";
 
 export async function templateList(ctx: CliContext, opts: { json?: boolean }): Promise<void> {
   const templates = await listTemplates(ctx.home);
