@@ -1,6 +1,7 @@
 // How a job's results and run summary read for people: shared by list, show and sync.
 import type { Job } from "../core/job.ts";
 import { type RunSummary, summaryWarnings } from "../core/runSummary.ts";
+import { FINAL_STATES } from "../core/states.ts";
 
 /** Final energy in eV with a "!" when the run is flagged (electronic steps hit NELM, relaxation short). */
 export function energyCell(s: RunSummary | null): string {
@@ -52,4 +53,17 @@ export function summaryLines(job: Job): [string, string][] {
     for (const f of job.results.files) out.push(["", `${f.name} (${bytes(f.size)})`]);
   } else out.push(["results", "not downloaded"]);
   return out;
+}
+
+/** PBS Professional's verdict on a request larger than anything the cluster has. */
+export function neverRuns(job: Job): boolean {
+  return job.scheduler_note !== null && /^can never run/i.test(job.scheduler_note);
+}
+
+/** What the scheduler says about a waiting job, for people; "" when it says nothing. */
+export function schedulerNote(job: Job): string {
+  if (job.scheduler_note === null || FINAL_STATES.has(job.state)) return "";
+  if (neverRuns(job))
+    return `${job.scheduler_note} -- it will never start: \`chasqui cancel ${job.id}\`, then add it again with a smaller request`;
+  return job.scheduler_note;
 }

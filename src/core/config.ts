@@ -32,6 +32,9 @@ export interface Config {
   results_dir: string | null;
   /** Seconds a submitted job may be unknown to the scheduler, with no flag, before it is LOST. */
   lost_grace_seconds: number;
+  /** A login node that compute nodes reach by the cluster's own ssh, where a finishing job runs
+   * the agent when qsub does not work on compute nodes; null = on the compute node itself. */
+  trigger_host: string | null;
 }
 
 /** VASP's main outputs, the script's stdout, and the scheduler's output (chasqui.out/err as the
@@ -78,8 +81,26 @@ export function defaultConfig(host: string): Config {
     download_globs: [...DEFAULT_DOWNLOAD],
     results_dir: null,
     lost_grace_seconds: 600,
+    trigger_host: null,
   };
 }
+
+// The variables every default template uses, checked where they are given so that a bad value
+// is refused at once instead of by the scheduler at submission.
+const WELL_KNOWN_VARS: Record<string, { test: RegExp; form: string }> = {
+  walltime: { test: /^(\d+-)?(\d+:)?[0-5]?\d:[0-5]\d$/, form: "[[H]H:]MM:SS, e.g. 01:30:00" },
+  nodes: { test: /^[1-9]\d{0,5}$/, form: "a positive whole number" },
+  ncpus: { test: /^[1-9]\d{0,5}$/, form: "a positive whole number" },
+};
+
+/** Why a value of a well-known template variable is wrong, or null. */
+export function wellKnownVarProblem(name: string, value: string): string | null {
+  const rule = WELL_KNOWN_VARS[name];
+  if (!rule || rule.test.test(value)) return null;
+  return `${name}=${JSON.stringify(value)}: ${name} must be ${rule.form}`;
+}
+
+const HOST_WORD = /^[A-Za-z0-9._-]+(@[A-Za-z0-9._-]+)?$/;
 
 export interface ConfigCheck {
   config: Config | null;
@@ -162,7 +183,11 @@ export function validateConfig(raw: unknown): ConfigCheck {
       for (const [k, v] of Object.entries(r.vars as Record<string, unknown>)) {
         if (!VAR_NAME.test(k)) errors.push(`vars.${k}: not a valid variable name`);
         else if (typeof v !== "string") errors.push(`vars.${k}: must be a string`);
-        else vars[k] = v;
+        else {
+          const problem = wellKnownVarProblem(k, v);
+          if (problem) errors.push(`vars.${problem}`);
+          else vars[k] = v;
+        }
       }
       out.vars = vars;
     }
@@ -183,6 +208,11 @@ export function validateConfig(raw: unknown): ConfigCheck {
       );
     } else out.download_globs = g as string[];
   }
+  if (r.trigger_host !== undefined && r.trigger_host !== null) {
+    if (typeof r.trigger_host !== "string" || !HOST_WORD.test(r.trigger_host))
+      errors.push("trigger_host: must be a host name (or user@host) the compute nodes reach by ssh, or null");
+    else out.trigger_host = r.trigger_host;
+  }
   return { config: errors.length ? null : out, errors, warnings };
 }
 
@@ -198,6 +228,11 @@ export function parseSetOptions(items: readonly string[]): {
     const key = eq < 0 ? item : item.slice(0, eq);
     if (eq < 0 || !VAR_NAME.test(key)) {
       errors.push(`--set ${JSON.stringify(item)}: expected KEY=VALUE with KEY made of letters, digits and _`);
+      continue;
+    }
+    const problem = wellKnownVarProblem(key, item.slice(eq + 1));
+    if (problem) {
+      errors.push(`--set ${problem}`);
       continue;
     }
     vars[key] = item.slice(eq + 1);

@@ -30,6 +30,8 @@ export interface Job {
   cancel_requested: boolean;
   /** First time the scheduler no longer knew a submitted job with no flag (LOST after a grace period). */
   missing_since: string | null;
+  /** What the scheduler says about the job while it waits (PBS comment, Slurm pending reason). */
+  scheduler_note: string | null;
   history: HistoryEntry[];
 }
 
@@ -107,6 +109,7 @@ export function newJob(fields: {
     summary: null,
     cancel_requested: false,
     missing_since: null,
+    scheduler_note: null,
     history: [{ at, from: null, to: "QUEUED_LOCAL", reason: "added" }],
   };
 }

@@ -3,6 +3,7 @@
 import type { AgentEvent } from "./agentLog.ts";
 import { type Job, transition } from "./job.ts";
 import { parseRunSummary, type RunSummary, summaryWarnings } from "./runSummary.ts";
+import type { Ending, SchedulerEntry } from "./schedulerView.ts";
 import type { JobState } from "./states.ts";
 
 export interface Flag {
@@ -14,16 +15,11 @@ export interface Flag {
   summary: RunSummary | null;
 }
 
-export interface SnapshotEntry {
-  name: string;
-  state: string;
-}
-
 export interface RemoteReport {
   events: AgentEvent[];
   flags: Map<string, Flag>;
-  /** null when the scheduler could not be asked this time: then nobody is declared lost. */
-  snapshot: Map<string, SnapshotEntry> | null;
+  /** null when the scheduler could not be asked this time: then nothing is concluded from it. */
+  snapshot: Map<string, SchedulerEntry> | null;
   /** Scheduler ids that `chasqui cancel` deleted, by job id (the agent's cancel marks). */
   cancelMarks?: Map<string, string>;
 }
@@ -66,22 +62,31 @@ export function parseCancelMarks(text: string): Map<string, string> {
   return out;
 }
 
-/** The agent's `snapshot` lines (`id\tname\tstate[\texit]`, then `#rc=N`); null when the query failed. */
-export function parseSnapshotLines(text: string): Map<string, SnapshotEntry> | null {
-  const lines = text.split("\n").filter((l) => l !== "");
-  const rcLine = lines.find((l) => l.startsWith("#rc="));
-  if (!rcLine || rcLine !== "#rc=0") return null;
-  const out = new Map<string, SnapshotEntry>();
-  for (const line of lines) {
-    if (line.startsWith("#")) continue;
-    const [id, name, state] = line.split("\t");
-    if (id && state) out.set(id, { name: name ?? "", state });
-  }
-  return out;
+const FLAG_STATE = { DONE: "DONE", FAIL: "FAILED", TIMEOUT: "TIMEOUT" } as const;
+
+/** The state and words for a job whose script was stopped by SIGTERM, given the scheduler's verdict. */
+function afterSigterm(ending: Ending | null): { to: JobState; why: string } {
+  if (ending?.how === "deleted")
+    return { to: "CANCELLED", why: `deleted in the scheduler outside chasqui (${ending.words})` };
+  if (ending?.how === "walltime") return { to: "TIMEOUT", why: `walltime reached (${ending.words})` };
+  if (ending) return { to: "TIMEOUT", why: `stopped by SIGTERM (${ending.words})` };
+  return {
+    to: "TIMEOUT",
+    why: "stopped by SIGTERM: walltime reached or deleted outside chasqui (the scheduler no longer says which)",
+  };
 }
 
-const ACTIVE = new Set(["Q", "R", "H", "W", "T", "S", "E", "B"]);
-const FLAG_STATE = { DONE: "DONE", FAIL: "FAILED", TIMEOUT: "TIMEOUT" } as const;
+/** A job that ended with no flag at all, once the grace period is over. */
+function withoutFlag(ending: Ending | null, since: string): { to: JobState; why: string } {
+  if (ending?.how === "deleted")
+    return { to: "CANCELLED", why: `deleted in the scheduler outside chasqui (${ending.words})` };
+  if (ending?.how === "walltime")
+    return { to: "TIMEOUT", why: `walltime reached, no completion flag (${ending.words})` };
+  if (ending?.how === "exit")
+    return { to: "FAILED", why: `ended without writing its completion flag (${ending.words})` };
+  const said = ending ? ` (${ending.words})` : "";
+  return { to: "LOST", why: `not in the scheduler since ${since} and no completion flag${said}` };
+}
 
 /** Applies a report to the jobs; returns the new jobs and the changes made (for the summary). */
 export function reconcile(
@@ -114,7 +119,12 @@ export function reconcile(
     if (!["UPLOADED", "SUBMITTED", "RUNNING", "LOST"].includes(job.state)) continue;
     // A flag left by an earlier attempt names another scheduler id.
     if (job.scheduler_id !== null && job.scheduler_id !== flag.schedulerId) continue;
-    const patch = { exit_code: flag.exitCode, scheduler_id: flag.schedulerId, missing_since: null };
+    const patch = {
+      exit_code: flag.exitCode,
+      scheduler_id: flag.schedulerId,
+      missing_since: null,
+      scheduler_note: null,
+    };
     // The SIGTERM of a qdel and of a walltime kill look the same to the script: the mark decides.
     // A run that reached DONE did all its work: the cancel came too late to matter.
     if (flag.status !== "DONE" && report.cancelMarks?.get(id) === flag.schedulerId) {
@@ -124,13 +134,16 @@ export function reconcile(
       });
       continue;
     }
-    const to = FLAG_STATE[flag.status];
-    const why =
-      flag.status === "DONE"
-        ? "finished normally"
-        : flag.status === "TIMEOUT"
-          ? "walltime reached"
-          : "failed";
+    let to: JobState = FLAG_STATE[flag.status];
+    let why = flag.status === "DONE" ? "finished normally" : "failed";
+    if (flag.status === "TIMEOUT") {
+      // SIGTERM means a walltime kill or a qdel: the scheduler's verdict tells them apart, so wait
+      // for it while the job is still ending or the scheduler cannot be asked.
+      if (report.snapshot === null) continue;
+      const seen = report.snapshot.get(flag.schedulerId);
+      if (seen?.active) continue;
+      ({ to, why } = afterSigterm(seen?.ending ?? null));
+    }
     const warnings = flag.status === "DONE" ? summaryWarnings(flag.summary) : [];
     const note = warnings.length > 0 ? `; ${warnings.join("; ")}` : "";
     move(job, to, `${why} (exit ${flag.exitCode ?? "?"}, ${flag.at})${note}`, {
@@ -142,10 +155,15 @@ export function reconcile(
     for (const job of [...byId.values()]) {
       if ((job.state !== "SUBMITTED" && job.state !== "RUNNING") || job.scheduler_id === null) continue;
       const seen = report.snapshot.get(job.scheduler_id);
-      if (seen && ACTIVE.has(seen.state)) {
-        const patch = job.missing_since ? { missing_since: null } : {};
-        if (seen.state === "R" && job.state === "SUBMITTED") move(job, "RUNNING", "running", patch);
-        else if (job.missing_since) byId.set(job.id, { ...job, missing_since: null });
+      if (seen?.active) {
+        // What the scheduler says about a job that waits ("Can Never Run: ..."), shown by list/show.
+        const note = seen.running ? null : seen.comment || null;
+        const patch = {
+          ...(job.missing_since ? { missing_since: null } : {}),
+          ...(note !== job.scheduler_note ? { scheduler_note: note } : {}),
+        };
+        if (seen.running && job.state === "SUBMITTED") move(job, "RUNNING", "running", patch);
+        else if (Object.keys(patch).length > 0) byId.set(job.id, { ...job, ...patch });
         continue;
       }
       // Deleted by chasqui cancel before it ever ran: no script, so no flag will come.
@@ -153,12 +171,22 @@ export function reconcile(
         move(job, "CANCELLED", `deleted by chasqui cancel (${job.scheduler_id})`, { missing_since: null });
         continue;
       }
-      // Gone from the scheduler (or finished there) with no flag: lost only after a grace period,
-      // never from a single snapshot, since the flag may still be on its way.
+      const ending = seen?.ending ?? null;
+      // Deleted before it started: no script ran, so no flag will ever come.
+      if (ending?.neverRan) {
+        move(job, "CANCELLED", `deleted in the scheduler before it started (${ending.words})`, {
+          missing_since: null,
+          scheduler_note: null,
+        });
+        continue;
+      }
+      // Gone from the scheduler (or finished there) with no flag: decided only after a grace
+      // period, never from a single snapshot, since the flag may still be on its way.
       if (!job.missing_since) {
         byId.set(job.id, { ...job, missing_since: now.toISOString() });
       } else if (now.getTime() - Date.parse(job.missing_since) >= lostGraceSeconds * 1000) {
-        move(job, "LOST", `not in the scheduler since ${job.missing_since} and no completion flag`);
+        const { to, why } = withoutFlag(ending, job.missing_since);
+        move(job, to, why, { scheduler_note: null });
       }
     }
   }

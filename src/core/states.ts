@@ -41,7 +41,7 @@ const TRANSITIONS: Record<JobState, readonly JobState[]> = {
   TIMEOUT: ["QUEUED_LOCAL"],
   CANCELLED: ["QUEUED_LOCAL"],
   // A lost job whose flag turns up late is not lost after all.
-  LOST: ["QUEUED_LOCAL", "DONE", "FAILED", "TIMEOUT"],
+  LOST: ["QUEUED_LOCAL", "DONE", "FAILED", "TIMEOUT", "CANCELLED"],
 };
 
 export function canTransition(from: JobState, to: JobState): boolean {

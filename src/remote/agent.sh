@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# chasqui-agent-version: 2
+# chasqui-agent-version: 3
 # The chasqui agent: submits the batch scripts in waiting/ under the user's queue limits, one agent
 # at a time, and reports the scheduler's view of the user's jobs. Layout and events: docs/REMOTE.md.
-#   bash R/agent.sh run | trigger [--from-job] | snapshot | cancel ID[=SCHEDULER_ID]... | version
+#   bash R/agent.sh run | trigger [--from-job [--within S] [--job ID] [--here]]
+#                   | snapshot [SCHEDULER_ID...] | cancel ID[=SCHEDULER_ID]... | version
 set -u
 
 if [ -z "${BASH_VERSINFO[0]:-}" ] || [ "${BASH_VERSINFO[0]}" -lt 4 ]; then
@@ -28,6 +29,8 @@ LOG_ROTATE_BYTES=16777216
 DETAIL_MAX=1000
 FROM_JOB=""
 SELF_ID=""              # the calling batch job (trigger --from-job): it is ending, do not count it
+DEADLINE=""             # inside a job (trigger --within N): no qsub starts after this epoch second
+VIA=""                  # trigger_host: the compute node that asked for this run
 HAVE_LOCK=""
 TMPD=""
 
@@ -39,6 +42,7 @@ load_conf() {
   SCHEDULER=pbs
   WORK_ROOT="$R/jobs"
   QSUB_TIMEOUT=120
+  TRIGGER_HOST=""
   local line key val
   if [ -f "$R/agent.conf" ]; then
     while IFS= read -r line || [ -n "$line" ]; do
@@ -52,6 +56,7 @@ load_conf() {
         MAX_RUNNING) [[ $val =~ ^[0-9]+$ ]] && MAX_RUNNING=$((10#$val)) ;;
         QSUB_TIMEOUT) [[ $val =~ ^[1-9][0-9]*$ ]] && QSUB_TIMEOUT=$((10#$val)) ;;
         SCHEDULER) SCHEDULER=$val ;;
+        TRIGGER_HOST) [[ $val =~ ^[A-Za-z0-9._@:-]*$ ]] && TRIGGER_HOST=$val ;;
         WORK_ROOT) [ -z "$val" ] || WORK_ROOT=$val ;;
       esac
     done <"$R/agent.conf"
@@ -77,7 +82,9 @@ load_conf() {
 
 make_tmp() {
   [ -n "$TMPD" ] && return 0
-  TMPD=$(mktemp -d "${TMPDIR:-/tmp}/chasqui-agent.XXXXXX" 2>/dev/null) || TMPD=$(mktemp -d "$R/.tmp.XXXXXX") || {
+  # Under the remote folder, never in $TMPDIR: a batch job's $TMPDIR is removed when it ends, and
+  # PBS kills the job's processes at that moment too.
+  TMPD=$(mktemp -d "$R/.tmp.XXXXXX") || {
     echo "chasqui agent: cannot create a temporary folder" >&2
     exit 1
   }
@@ -198,15 +205,18 @@ known_ids() { # JOB_ID
 
 # ---------------------------------------------------------------------------- scheduler view
 
-# Normalised lines: <scheduler_id> TAB <job_name> TAB <state> TAB <exit_status>, for the user's
-# jobs only. States: PBS letters as the scheduler prints them (Q R H E F X W T S B ...), Slurm's
-# codes mapped onto them. Errors go to $TMPD/query.err. Returns the query's exit status.
-sched_query() {
-  case $SCHEDULER in
-    slurm) slurm_query ;;
-    *) pbs_query ;;
-  esac
-}
+# Every question to the scheduler is bounded whatever the user's history: PBS opens one server
+# connection per job id given to qstat (each holds a privileged port for a minute), and a server
+# keeps weeks of finished jobs. So the limits come from two qselect calls (the user's unfinished
+# jobs, and those running), a job name is looked up only when a submission is in doubt, and the
+# sync's snapshot asks about chasqui's own open jobs by id. Errors go to $TMPD/query.err.
+#
+# A view: one line per job, <scheduler_id> TAB <name> TAB <state> TAB <exit_status> TAB <comment>
+# TAB <native state>. States: PBS letters as the scheduler prints them (Q R H E F X W T S B M U C),
+# Slurm's codes mapped onto them (the code itself in the last column); names may be empty where
+# the question did not need them (qselect gives ids only).
+
+have() { command -v "$1" >/dev/null 2>&1; }
 
 usage_error() { grep -qiE 'usage|invalid option|illegal option|unknown option|unrecognized option|conflicting' "$TMPD/query.err"; }
 
@@ -214,31 +224,80 @@ usage_error() { grep -qiE 'usage|invalid option|illegal option|unknown option|un
 # without -x), or there is no error text at all (the Torque wrapper exits 153 when it found nothing).
 only_vanished_errors() { ! grep -v -iE 'unknown job id|job has finished|^[[:space:]]*$' "$TMPD/query.err" >/dev/null; }
 
-pbs_query() {
-  local ids rc
-  if command -v qselect >/dev/null 2>&1; then
-    # qselect filters by user on the server and keeps finished jobs (-x); qstat -f then gives full
-    # names (plain qstat cuts them to 16 characters) and Exit_status.
-    ids=$(qselect -x -u "$AGENT_USER" 2>"$TMPD/query.err")
-    rc=$?
-    if [ "$rc" -ne 0 ] && usage_error; then
-      ids=$(qselect -u "$AGENT_USER" 2>"$TMPD/query.err")
-      rc=$?
-    fi
-    [ "$rc" -eq 0 ] || return "$rc"
-    [ -n "${ids//[[:space:]]/}" ] || return 0
-    # shellcheck disable=SC2086 # one argument per job id
-    pbs_full $ids
-  else
-    pbs_full
-  fi
+# The user's unfinished jobs, for the limits (names empty with qselect).
+active_view() {
+  case $SCHEDULER in
+    slurm) slurm_query | awk -F'\t' '$3 !~ /^[CFX]$/' ;;
+    *) pbs_active ;;
+  esac
+  return "${PIPESTATUS[0]}"
 }
 
-pbs_full() {
-  local out rc
-  out=$(qstat -f -x "$@" 2>"$TMPD/query.err")
+pbs_active() {
+  local all run rc
+  if ! have qselect; then
+    # Slurm's PBS wrappers have no qselect: one qstat -f of the server's unfinished jobs.
+    pbs_full | awk -F'\t' '$3 !~ /^[CFX]$/'
+    return "${PIPESTATUS[0]}"
+  fi
+  all=$(qselect -u "$AGENT_USER" 2>"$TMPD/query.err") || return
+  run=$(qselect -u "$AGENT_USER" -s RE 2>"$TMPD/query.err")
   rc=$?
-  if [ "$rc" -ne 0 ] && [ -z "$out" ] && usage_error; then
+  [ "$rc" -eq 0 ] || return "$rc"
+  printf '%s\n' "$run" | awk -v all="$all" '
+    NF { r[$1] = 1 }
+    END { n = split(all, a, "\n"); for (i = 1; i <= n; i++) if (a[i] != "") printf "%s\t\t%s\t\t\t%s\n", a[i], (a[i] in r) ? "R" : "Q", (a[i] in r) ? "R" : "Q" }
+  '
+}
+
+# Ids of the user's jobs named NAME, finished ones included (for a submission in doubt).
+ids_named() { # NAME
+  local out rc
+  case $SCHEDULER in
+    slurm)
+      out=$(slurm_query) || return
+      ;;
+    *)
+      if have qselect; then
+        out=$(qselect -x -u "$AGENT_USER" -N "$1" 2>"$TMPD/query.err")
+        rc=$?
+        if [ "$rc" -ne 0 ] && usage_error; then
+          out=$(qselect -u "$AGENT_USER" -N "$1" 2>"$TMPD/query.err")
+          rc=$?
+        fi
+        [ "$rc" -eq 0 ] || return "$rc"
+        printf '%s\n' "$out" | awk 'NF { printf "%s ", $1 }'
+        return 0
+      fi
+      out=$(pbs_full -x) || return
+      ;;
+  esac
+  printf '%s\n' "$out" | awk -F'\t' -v n="$1" 'NF >= 3 && $2 == n { printf "%s ", $1 }'
+}
+
+# The scheduler id of a job named NAME whose id is not in EXCLUDE (space separated). Fails with
+# 1 when there is none, 2 when the scheduler could not be asked.
+find_by_name() { # NAME EXCLUDE
+  local ids
+  ids=$(ids_named "$1") || return 2
+  awk -v ids="$ids" -v ex="$2" '
+    BEGIN {
+      k = split(ex, e, " "); for (i = 1; i <= k; i++) x[e[i]] = 1
+      n = split(ids, a, " "); for (i = 1; i <= n; i++) if (!(a[i] in x)) { print a[i]; exit 0 }
+      exit 1
+    }'
+}
+
+# qstat -f [-x] [IDS...] as a view: history first (-x), without it where qstat has no -x.
+pbs_full() { # [-x] [IDS...]
+  local out rc hist=()
+  if [ "${1:-}" = -x ]; then
+    hist=(-x)
+    shift
+  fi
+  out=$(qstat -f ${hist[@]+"${hist[@]}"} "$@" 2>"$TMPD/query.err")
+  rc=$?
+  if [ "$rc" -ne 0 ] && [ -z "$out" ] && [ ${#hist[@]} -gt 0 ] && usage_error; then
     out=$(qstat -f "$@" 2>"$TMPD/query.err")
     rc=$?
   fi
@@ -252,11 +311,12 @@ pbs_full() {
 # does not wrap. Records of other users are dropped (Job_Owner = user@host).
 parse_pbs_full() {
   awk -v user="$AGENT_USER" '
+    function clean(v) { gsub(/[\t\r\n]/, " ", v); return v }
     function flush(   o) {
       if (id != "") {
         o = a["Job_Owner"]; sub(/@.*/, "", o)
         if (o == "" || o == user)
-          printf "%s\t%s\t%s\t%s\n", id, a["Job_Name"], a["job_state"], a["Exit_status"]
+          printf "%s\t%s\t%s\t%s\t%s\t%s\n", id, a["Job_Name"], a["job_state"], a["Exit_status"] a["exit_status"], clean(a["comment"]), a["job_state"]
       }
       id = ""; style = ""; last = ""; split("", a)
     }
@@ -277,12 +337,14 @@ parse_pbs_full() {
   '
 }
 
+# The user's jobs as Slurm keeps them (finished ones for MinJobAge only: bounded). The pending
+# reason is the comment; the last column keeps Slurm's own code (CA cancelled, TO timeout, ...).
 slurm_query() {
   local out rc
-  out=$(squeue -h -t all -u "$AGENT_USER" -o "%i${TAB}%j${TAB}%t" 2>"$TMPD/query.err")
+  out=$(squeue -h -t all -u "$AGENT_USER" -o "%i${TAB}%j${TAB}%t${TAB}%r" 2>"$TMPD/query.err")
   rc=$?
   if [ "$rc" -ne 0 ] && [ -z "$out" ] && usage_error; then
-    out=$(squeue -h -u "$AGENT_USER" -o "%i${TAB}%j${TAB}%t" 2>"$TMPD/query.err")
+    out=$(squeue -h -u "$AGENT_USER" -o "%i${TAB}%j${TAB}%t${TAB}%r" 2>"$TMPD/query.err")
     rc=$?
   fi
   printf '%s\n' "$out" | awk -F'\t' '
@@ -293,12 +355,35 @@ slurm_query() {
       m["CD"] = "F"; m["CA"] = "F"; m["F"] = "F"; m["TO"] = "F"; m["NF"] = "F"; m["PR"] = "F"
       m["BF"] = "F"; m["OOM"] = "F"; m["DL"] = "F"; m["RE"] = "F"
     }
-    NF >= 3 && $1 != "" { s = ($3 in m) ? m[$3] : $3; printf "%s\t%s\t%s\t\n", $1, $2, s }
+    NF >= 3 && $1 != "" {
+      s = ($3 in m) ? m[$3] : $3
+      c = (s == "Q" && $4 != "None") ? $4 : ""
+      printf "%s\t%s\t%s\t\t%s\t%s\n", $1, $2, s, c, $3
+    }
   '
   return "$rc"
 }
 
-# "<queued incl. running> <running>" over a normalised view, leaving out the calling job.
+# What the sync needs: the fate of chasqui's own open jobs (IDS, by scheduler id: state, exit
+# status, the scheduler's comment) and the user's counts. Connections: 2 + one per id on PBS.
+snapshot_view() { # IDS...
+  local rc
+  case $SCHEDULER in
+    slurm)
+      slurm_query
+      return
+      ;;
+  esac
+  active_view >"$TMPD/active"
+  rc=$?
+  [ "$rc" -eq 0 ] || return "$rc"
+  : >"$TMPD/asked"
+  [ $# -eq 0 ] || pbs_full -x "$@" >"$TMPD/asked" || return
+  # The jobs asked about as qstat describes them, then the user's other unfinished jobs (by id).
+  awk -F'\t' 'FNR == NR { print; seen[$1] = 1; next } !($1 in seen)' "$TMPD/asked" "$TMPD/active"
+}
+
+# "<queued incl. running> <running>" over a view, leaving out the calling job.
 count_jobs() { # VIEW
   printf '%s\n' "$1" | awk -F'\t' -v self="$SELF_ID" '
     NF >= 3 && $1 != "" && $1 != self {
@@ -307,20 +392,6 @@ count_jobs() { # VIEW
     }
     END { printf "%d %d\n", q, r }
   '
-}
-
-# The scheduler id of a job named NAME in VIEW whose id is not in EXCLUDE (space separated).
-find_by_name() { # VIEW NAME EXCLUDE
-  printf '%s\n' "$1" | awk -F'\t' -v n="$2" -v ex="$3" '
-    BEGIN { k = split(ex, e, " "); for (i = 1; i <= k; i++) x[e[i]] = 1 }
-    NF >= 3 && $2 == n && !($1 in x) { print $1; found = 1; exit }
-    END { exit found ? 0 : 1 }
-  '
-}
-
-# Ids of jobs named NAME in VIEW, space separated.
-ids_named() { # VIEW NAME
-  printf '%s\n' "$1" | awk -F'\t' -v n="$2" 'NF >= 3 && $2 == n { printf "%s ", $1 }'
 }
 
 # ---------------------------------------------------------------------------- scripts
@@ -366,7 +437,12 @@ run_qsub() { # SCRIPT WORKDIR
     slurm) cmd=(sbatch --parsable -o "$2/chasqui.out" -e "$2/chasqui.err" "$1") ;;
     *) cmd=(qsub -o "$2/chasqui.out" -e "$2/chasqui.err" "$1") ;;
   esac
-  (cd "$2" && exec ${TIMEOUT_CMD[@]+"${TIMEOUT_CMD[@]}"} "${cmd[@]}") >"$TMPD/qsub.out" 2>"$TMPD/qsub.err" </dev/null
+  local limit=("${TIMEOUT_CMD[@]+"${TIMEOUT_CMD[@]}"}")
+  if [ -n "$DEADLINE" ] && [ ${#limit[@]} -gt 0 ]; then
+    # Inside a job: a qsub must not outlive the trigger's time (the job's end would kill it).
+    limit=("${limit[@]:0:${#limit[@]}-1}" "$((DEADLINE - $(now)))")
+  fi
+  (cd "$2" && exec ${limit[@]+"${limit[@]}"} "${cmd[@]}") >"$TMPD/qsub.out" 2>"$TMPD/qsub.err" </dev/null
   QSUB_RC=$?
   QSUB_ID=$(awk 'NF { l = $1 } END { print l }' "$TMPD/qsub.out")
   QSUB_ID=${QSUB_ID%%;*}
@@ -403,7 +479,7 @@ classify_failure() { # MESSAGE RC
 move() { mv -f "$1" "$2" 2>/dev/null; }
 
 # A script left in submitting/ by an agent that died: submitted (found by name) or back to waiting/.
-recover_leftover() { # ID VIEW
+recover_leftover() { # ID
   local id=$1 script="$SUBMITTING/$1.sh" claim="$SUBMITTING/$1.claim" name sid t=""
   local grace=$((QSUB_TIMEOUT + 60))
   [ "${#TIMEOUT_CMD[@]}" -gt 0 ] || grace=$STALE_SECONDS
@@ -416,36 +492,43 @@ recover_leftover() { # ID VIEW
     log_event SUBMIT_ERROR "$id" "left in submitting/ by an agent that died, and the script names no job to look for"
     return 0
   fi
-  if sid=$(find_by_name "$2" "$name" "$(known_ids "$id")"); then
-    move "$script" "$SUBMITTED/$id.sh" && rm -f "$claim" "$SUBMITTING/$id.check"
-    log_event RECOVER "$id" "$sid"
-  else
-    move "$script" "$WAITING/$id.sh" && rm -f "$claim"
-    : >"$SUBMITTING/$id.check"
-    log_event RETRY "$id" "left in submitting/ by an agent that died; no job named $name in the scheduler"
-  fi
+  sid=$(find_by_name "$name" "$(known_ids "$id")")
+  case $? in
+    0)
+      move "$script" "$SUBMITTED/$id.sh" && rm -f "$claim" "$SUBMITTING/$id.check"
+      log_event RECOVER "$id" "$sid"
+      return 0
+      ;;
+    1) ;;
+    *) return 0 ;; # the scheduler could not be asked: decide next time
+  esac
+  move "$script" "$WAITING/$id.sh" && rm -f "$claim"
+  : >"$SUBMITTING/$id.check"
+  log_event RETRY "$id" "left in submitting/ by an agent that died; no job named $name in the scheduler"
 }
 
 # One pass over waiting/. Returns nothing; updates the log.
 run_round() {
   local waiting=() leftovers=() id view qrc counts queued running submitted=0 n i
-  local script wd name sid verdict excl reason after arc
+  local script wd name sid verdict excl reason arc before
   mkdir -p "$WAITING" "$SUBMITTING" "$SUBMITTED" "$REJECTED" "$R/completed" 2>/dev/null
   mapfile -t waiting < <(list_scripts "$WAITING")
   mapfile -t leftovers < <(list_scripts "$SUBMITTING")
   [ "${#waiting[@]}" -gt 0 ] || [ "${#leftovers[@]}" -gt 0 ] || return 0
   lock_is_mine || return 0
   rotate_log
-  log_event START - "${#waiting[@]} waiting${FROM_JOB:+, from job ${SELF_ID:-?}}"
+  # Temporary folders of agents that were killed (a job's end, SIGKILL) are an hour old at most.
+  find "$R" -maxdepth 1 -name '.tmp.*' -type d -mmin +60 -exec rm -rf {} + 2>/dev/null
+  log_event START - "${#waiting[@]} waiting${FROM_JOB:+, from job ${SELF_ID:-?}${VIA:+ via $VIA}}"
 
-  view=$(sched_query)
+  view=$(active_view)
   qrc=$?
   if [ "$qrc" -ne 0 ]; then
     log_event END - "scheduler query failed (rc=$qrc): $(head -c 300 "$TMPD/query.err" 2>/dev/null)"
     return 0
   fi
 
-  for id in ${leftovers[@]+"${leftovers[@]}"}; do recover_leftover "$id" "$view"; done
+  for id in ${leftovers[@]+"${leftovers[@]}"}; do recover_leftover "$id"; done
   counts=$(count_jobs "$view")
   queued=${counts% *}
   running=${counts#* }
@@ -463,6 +546,10 @@ run_round() {
       break
     fi
     lock_is_mine || break # another agent judged us stale: stop at once
+    if [ -n "$DEADLINE" ] && [ $(($(now) + 2)) -ge "$DEADLINE" ]; then
+      log_event DEFER "$id" "the job's time for this trigger is up; $((n - i)) waiting for the next trigger or sync"
+      break
+    fi
     lock_write_owner      # heartbeat
     script="$SUBMITTING/$id.sh"
     move "$WAITING/$id.sh" "$script" || continue # gone (cancelled) or taken
@@ -471,7 +558,7 @@ run_round() {
     wd="$WORK_ROOT/$id"
 
     # An earlier outcome was ambiguous: look for it by name before sending it again.
-    if [ -e "$SUBMITTING/$id.check" ] && [ -n "$name" ] && sid=$(find_by_name "$view" "$name" "$(known_ids "$id")"); then
+    if [ -e "$SUBMITTING/$id.check" ] && [ -n "$name" ] && sid=$(find_by_name "$name" "$(known_ids "$id")"); then
       move "$script" "$SUBMITTED/$id.sh"
       rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
       log_event RECOVER "$id" "$sid"
@@ -484,6 +571,19 @@ run_round() {
       continue
     fi
 
+    # Jobs of this name the scheduler knows before this qsub (a hand-made one, one from an earlier
+    # remote folder): if the qsub's outcome is unclear, none of them can be the one it made.
+    before=""
+    if [ -n "$name" ]; then
+      before=$(ids_named "$name")
+      qrc=$?
+      if [ "$qrc" -ne 0 ]; then
+        move "$script" "$WAITING/$id.sh"
+        rm -f "$SUBMITTING/$id.claim"
+        log_event END - "scheduler query failed (rc=$qrc): $(head -c 300 "$TMPD/query.err" 2>/dev/null)"
+        return 0
+      fi
+    fi
     run_qsub "$script" "$wd"
     if [ "$QSUB_RC" -eq 0 ] && [[ $QSUB_ID =~ ^[A-Za-z0-9._@:-]+(\[[0-9]*\])?[A-Za-z0-9._@:-]*$ ]]; then
       move "$script" "$SUBMITTED/$id.sh"
@@ -528,10 +628,10 @@ run_round() {
           log_event SUBMIT_ERROR "$id" "unclear qsub failure and the script names no job to look for: $QSUB_MSG"
           continue
         fi
-        excl="$(known_ids "$id") $(ids_named "$view" "$name")"
-        after=$(sched_query)
+        excl="$(known_ids "$id") $before"
+        sid=$(find_by_name "$name" "$excl")
         arc=$?
-        if [ "$arc" -eq 0 ] && sid=$(find_by_name "$after" "$name" "$excl"); then
+        if [ "$arc" -eq 0 ]; then
           move "$script" "$SUBMITTED/$id.sh"
           rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
           log_event RECOVER "$id" "$sid"
@@ -542,7 +642,7 @@ run_round() {
         move "$script" "$WAITING/$id.sh"
         : >"$SUBMITTING/$id.check"
         rm -f "$SUBMITTING/$id.claim"
-        if [ "$arc" -eq 0 ]; then
+        if [ "$arc" -eq 1 ]; then
           log_event RETRY "$id" "$QSUB_MSG; no job named $name in the scheduler"
         else
           log_event RETRY "$id" "$QSUB_MSG; the scheduler query failed too (rc=$arc)"
@@ -554,9 +654,11 @@ run_round() {
   log_event END - "submitted $submitted, $(list_scripts "$WAITING" | wc -l | tr -d ' ') waiting"
 }
 
-# Holding the lock: rounds until no trigger arrived meanwhile.
+# Holding the lock: rounds until no trigger arrived meanwhile (inside a job: until time is up;
+# agent.pending stays for the next agent).
 run_locked() {
   while :; do
+    if [ -n "$DEADLINE" ] && [ "$(now)" -ge "$DEADLINE" ]; then return 0; fi
     rm -f "$PENDING"
     run_round
     [ -e "$PENDING" ] || return 0
@@ -580,28 +682,69 @@ cmd_run() { # quiet_if_busy
   done
 }
 
+# trigger: run now, or leave agent.pending for the agent that holds the lock.
+# trigger --from-job [--within SECONDS] [--job SCHEDULER_ID] [--here]: from a batch script that
+# is about to end. Everything happens before it returns (the job's end kills what it leaves
+# behind), no qsub starts after SECONDS (default 60), and the calling job does not count toward
+# the limits. With TRIGGER_HOST in agent.conf the run happens there, by the cluster's own ssh
+# (--here marks that run); a node without the scheduler's commands leaves it to the next sync.
 cmd_trigger() {
-  if [ "${1:-}" = "--from-job" ]; then
-    FROM_JOB=1
-    SELF_ID=${PBS_JOBID:-${SLURM_JOB_ID:-}}
-  fi
+  local within=60 here=""
+  while [ $# -gt 0 ]; do
+    case $1 in
+      --from-job) FROM_JOB=1 ;;
+      --within) [[ ${2:-} =~ ^[1-9][0-9]{0,4}$ ]] && within=$2; shift ;;
+      --job) SELF_ID=${2:-}; shift ;;
+      --here) here=1 ;;
+    esac
+    shift
+  done
   touch "$PENDING" 2>/dev/null || : >>"$PENDING"
   if [ -n "$FROM_JOB" ]; then
+    [ -n "$SELF_ID" ] || SELF_ID=${PBS_JOBID:-${SLURM_JOB_ID:-}}
+    valid_sched_id "$SELF_ID" || SELF_ID=""
+    DEADLINE=$(($(now) + within))
     load_conf
+    if [ -n "$TRIGGER_HOST" ] && [ -z "$here" ]; then
+      trigger_remote "$within"
+      return 0
+    fi
+    [ -z "$here" ] || VIA=${SSH_CONNECTION%% *}
     local need=qsub query=qstat
     [ "$SCHEDULER" != slurm ] || { need=sbatch query=squeue; }
     # No scheduler commands on this node: the next sync submits instead.
-    command -v "$need" >/dev/null 2>&1 && command -v "$query" >/dev/null 2>&1 || return 0
+    have "$need" && have "$query" || return 0
   fi
   cmd_run quiet
   return 0
 }
 
-cmd_snapshot() {
-  local view rc
+valid_sched_id() {
+  local re='^[A-Za-z0-9][][A-Za-z0-9._@:-]{0,127}$'
+  [[ $1 =~ $re ]]
+}
+
+# The same trigger on TRIGGER_HOST (a login node the compute nodes reach without a password).
+trigger_remote() { # WITHIN
+  local cmd rc
+  cmd="bash $(printf '%q' "$R/agent.sh") trigger --from-job --here --within $(($1 - 2)) --job $(printf '%q' "${SELF_ID:-none}")"
+  local limit=()
+  [ ${#TIMEOUT_CMD[@]} -eq 0 ] || limit=(timeout -k 2 "$1")
+  ${limit[@]+"${limit[@]}"} ssh -o BatchMode=yes -o ConnectTimeout=10 -o StrictHostKeyChecking=yes \
+    "$TRIGGER_HOST" "$cmd" </dev/null >/dev/null 2>"$R/.trigger-host.err.$$"
+  rc=$?
+  if [ "$rc" -ne 0 ]; then
+    echo "chasqui agent: could not run the agent on trigger_host $TRIGGER_HOST (exit $rc): $(head -c 300 "$R/.trigger-host.err.$$" | tr '\n' ' ')" >&2
+  fi
+  rm -f "$R/.trigger-host.err.$$"
+}
+
+cmd_snapshot() { # IDS...
+  local view rc id ids=()
   load_conf
   make_tmp
-  view=$(sched_query)
+  for id in "$@"; do valid_sched_id "$id" && ids+=("$id"); done
+  view=$(snapshot_view ${ids[@]+"${ids[@]}"})
   rc=$?
   [ -z "$view" ] || printf '%s\n' "$view"
   if [ "$rc" -ne 0 ]; then
@@ -620,7 +763,7 @@ cmd_snapshot() {
 # says true: nothing is concluded from missing information).
 still_active() { # SCHEDULER_ID
   local view
-  view=$(sched_query 2>/dev/null) || return 0
+  view=$(active_view 2>/dev/null) || return 0
   printf '%s\n' "$view" | awk -F'\t' -v s="$1" '$1 == s && $3 !~ /^[CFX]$/ { f = 1 } END { exit !f }'
 }
 
@@ -704,15 +847,21 @@ cmd_version() { sed -n '2s/^# chasqui-agent-version: //p' "$0"; }
 
 case ${1:-} in
   run) cmd_run ;;
-  trigger) cmd_trigger "${2:-}" ;;
-  snapshot) cmd_snapshot ;;
+  trigger)
+    shift
+    cmd_trigger "$@"
+    ;;
+  snapshot)
+    shift
+    cmd_snapshot "$@"
+    ;;
   cancel)
     shift
     cmd_cancel "$@"
     ;;
   version) cmd_version ;;
   *)
-    echo "usage: bash agent.sh run | trigger [--from-job] | snapshot | cancel ID[=SCHEDULER_ID]... | version" >&2
+    echo "usage: bash agent.sh run | trigger [--from-job [--within S] [--job ID] [--here]] | snapshot [SCHEDULER_ID...] | cancel ID[=SCHEDULER_ID]... | version" >&2
     exit 2
     ;;
 esac

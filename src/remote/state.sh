@@ -2,12 +2,14 @@
 # writes agent.conf, runs the agent when scripts wait, then reports in one reply the agent.log
 # events since the sync's cursor, every completion flag, and one scheduler snapshot.
 # Sent on stdin to `bash -s` after lines that set R, W, OFFSET, HEAD (the log's first line as
-# the sync last saw it), CONF (agent.conf text) and AGENT_B64 (the agent, base64).
+# the sync last saw it), CONF (agent.conf text), AGENT_B64 (the agent, base64), CANCEL (cancels
+# asked for with --next-sync) and OPEN (chasqui's open jobs, ID=SCHEDULER_ID or ID, one per line).
 # Reply: sections "@@<name> <bytes>\n<bytes>\n".
 set -u
 shopt -s nullglob
 
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/chasqui-state.XXXXXX") || exit 1
+OPEN=${OPEN:-}
 trap 'rm -rf "$TMPD"' EXIT
 
 section() { # NAME FILE
@@ -53,6 +55,25 @@ read_log() {
     [ -f "$log" ] && cat "$log" >"$TMPD/log"
   fi
   printf '%s' "$first" >"$TMPD/log_head"
+}
+
+# The scheduler ids the snapshot asks about: chasqui's open jobs, except those whose DONE or FAIL
+# flag already tells their fate; a TIMEOUT flag's id is asked (walltime and qdel look alike).
+snapshot_ids() {
+  local line id sid st fsid
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    id=${line%%=*}
+    sid=""
+    [ "$line" = "$id" ] || sid=${line#*=}
+    if [ -f "$R/completed/$id.flag" ] && { read -r st && read -r fsid; } <"$R/completed/$id.flag"; then
+      if [ -z "$sid" ] || [ "$fsid" = "$sid" ]; then
+        [ "$st" != TIMEOUT ] || printf '%s\n' "$fsid"
+        continue
+      fi
+    fi
+    [ -z "$sid" ] || printf '%s\n' "$sid"
+  done <<<"$OPEN"
 }
 
 # `chasqui cancel`: the agent (deployed first, as a sync would) cancels under its lock. Its lines
@@ -101,7 +122,9 @@ main() {
   for m in ${marks[@]+"${marks[@]}"}; do
     printf '%s\t%s\n' "$(basename "$m" .mark)" "$(head -n 1 "$m")" >>"$TMPD/cancel_marks"
   done
-  bash "$R/agent.sh" snapshot >"$TMPD/snapshot" 2>"$TMPD/snapshot.err" || true
+  local ask
+  mapfile -t ask < <(snapshot_ids | sort -u)
+  bash "$R/agent.sh" snapshot ${ask[@]+"${ask[@]}"} >"$TMPD/snapshot" 2>"$TMPD/snapshot.err" || true
   section meta "$TMPD/meta"
   section log_prev "$TMPD/log_prev"
   section log "$TMPD/log"

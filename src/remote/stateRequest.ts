@@ -10,9 +10,11 @@ export interface StateRequest {
   workRootSh: string;
   offset: number;
   head: string | null;
-  config: Pick<Config, "scheduler" | "max_queued" | "max_running">;
+  config: Pick<Config, "scheduler" | "max_queued" | "max_running" | "trigger_host">;
   /** `agent.sh cancel` arguments (ID or ID=SCHEDULER_ID) for `cancel --next-sync`, done first. */
   cancel?: readonly string[];
+  /** chasqui's open jobs (ID=SCHEDULER_ID, or ID), whose fate the scheduler snapshot asks about. */
+  open?: readonly string[];
 }
 
 export function agentConf(config: StateRequest["config"]): string {
@@ -20,6 +22,7 @@ export function agentConf(config: StateRequest["config"]): string {
     `SCHEDULER=${config.scheduler}`,
     `MAX_QUEUED=${config.max_queued}`,
     `MAX_RUNNING=${config.max_running}`,
+    ...(config.trigger_host ? [`TRIGGER_HOST=${config.trigger_host}`] : []),
   ].join("\n");
 }
 
@@ -28,6 +31,7 @@ function header(
 ): string {
   return [
     `CANCEL=${shellQuote((req.cancel ?? []).join("\n"))}`,
+    `OPEN=${shellQuote((req.open ?? []).join("\n"))}`,
     `R=${req.remoteDirSh}`,
     `W=${req.workRootSh}`,
     `OFFSET=${req.offset ?? 0}`,

@@ -86,6 +86,19 @@ restart_from_contcar() { # DIR RUN
   printf 'restart_from=%s\t%s\n' "${1##*/}" "$2"
 }
 
+# The agent submits by modification time: give the scripts of this upload times one microsecond
+# apart in the order the jobs were added (the order file), all of them at this second.
+order_scripts() { # INCOMING
+  local now i=0 id
+  [ -f "$1/order" ] || return 0
+  now=$(date +%s)
+  while IFS= read -r id; do
+    [ -f "$1/scripts/$id.sh" ] || continue
+    touch -m -d "@$now.$(printf '%06d' "$i")" "$1/scripts/$id.sh" 2>/dev/null || return 0
+    i=$((i + 1))
+  done <"$1/order"
+}
+
 place() {
   local in="$R/.incoming/$TX" fresh=() restarts=() dir id placed=0 scripts
   # The payload must be applied whole even if the connection drops once it has arrived.
@@ -125,6 +138,7 @@ place() {
   local r
   for r in ${restarts[@]+"${restarts[@]}"}; do restart_from_contcar "$W/${r%%:*}" "${r#*:}" || return 1; done
   scripts=("$in"/scripts/*.sh)
+  order_scripts "$in"
   if [ ${#scripts[@]} -gt 0 ]; then mv -f -t "$R/waiting" "${scripts[@]}" || return 1; fi
   rm -rf "$in"
   echo "placed_jobs=$placed"

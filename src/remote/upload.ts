@@ -124,6 +124,11 @@ export async function uploadJobs(
     if (job.script !== undefined)
       entries.push({ type: "file", path: `${base}/scripts/${job.id}.sh`, mode: 0o755, body: job.script });
   }
+  // The order the jobs were added in: the agent submits the oldest first, and scripts that arrive
+  // in one upload must not fall back to name order.
+  const order = jobs.filter((j) => j.script !== undefined).map((j) => j.id);
+  if (order.length > 0)
+    entries.push({ type: "file", path: `${base}/order`, mode: 0o644, body: `${order.join("\n")}\n` });
   const result = await session.exec("bash -s", {
     ...opts,
     stdin: concat(scriptInput(paths, "place", tx), gzipped(packTar(entries))),

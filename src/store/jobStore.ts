@@ -55,6 +55,13 @@ export const MIGRATIONS: readonly Migration[] = [
         })
       : d.jobs,
   }),
+  // 2 → 3: what the scheduler says about a waiting job ("Can Never Run: ...").
+  (d) => ({
+    ...d,
+    jobs: Array.isArray(d.jobs)
+      ? d.jobs.map((job: Record<string, unknown>) => ({ ...job, scheduler_note: null }))
+      : d.jobs,
+  }),
 ];
 export const CURRENT_VERSION = MIGRATIONS.length + 1;
 

@@ -23,9 +23,16 @@ export async function connectCluster(config: Config, opts: ConnectOptions): Prom
   });
 }
 
-/** What agent.conf carries: the scheduler kind and the queue limits. */
-export function agentLimits(config: Config): Pick<Config, "scheduler" | "max_queued" | "max_running"> {
-  return { scheduler: config.scheduler, max_queued: config.max_queued, max_running: config.max_running };
+/** What agent.conf carries: the scheduler kind, the queue limits, where jobs run the agent. */
+export function agentLimits(
+  config: Config,
+): Pick<Config, "scheduler" | "max_queued" | "max_running" | "trigger_host"> {
+  return {
+    scheduler: config.scheduler,
+    max_queued: config.max_queued,
+    max_running: config.max_running,
+    trigger_host: config.trigger_host,
+  };
 }
 
 /** chasqui's remote folder and the work-folder root, as bash words for the remote scripts. */

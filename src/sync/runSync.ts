@@ -9,15 +9,10 @@ import { readConfig } from "../config/configFile.ts";
 import { parseAgentLog } from "../core/agentLog.ts";
 import { applyCancelAnswer, cancelArgs, parseCancelReply } from "../core/cancel.ts";
 import { type Job, transition } from "../core/job.ts";
-import {
-  type Change,
-  parseCancelMarks,
-  parseFlags,
-  parseSnapshotLines,
-  reconcile,
-} from "../core/reconcile.ts";
+import { type Change, parseCancelMarks, parseFlags, reconcile } from "../core/reconcile.ts";
 import { refuseRestart } from "../core/restart.ts";
 import type { RunSummary } from "../core/runSummary.ts";
+import { parseSchedulerSnapshot } from "../core/schedulerView.ts";
 import { FINAL_STATES } from "../core/states.ts";
 import { RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
@@ -54,7 +49,10 @@ export interface SyncSummary {
   uploaded: string[];
   submitted: string[];
   completed: string[];
+  /** Jobs that failed (FAILED); walltime kills and lost jobs have lists of their own. */
   failed: string[];
+  timeout: string[];
+  lost: string[];
   changes: Change[];
   /** Only in a dry run: what would be uploaded, with each script. */
   plan: PlannedUpload[];
@@ -67,8 +65,11 @@ export interface SyncSummary {
   cancelled: string[];
   /** The run summary of every job that finished in this sync (energy, steps, convergence). */
   summaries: Record<string, RunSummary | null>;
-  /** Things the user should know that did not stop the sync. */
+  /** Things the user should know. */
   warnings: string[];
+  /** The scheduler did not answer: no job changed state on missing information, and the sync
+   * exits 1. null when it answered. */
+  scheduler_error: string | null;
   ssh_requests: number;
   agent_deployed: string | null;
   counts: Record<string, number>;
@@ -95,15 +96,31 @@ function countStates(jobs: readonly Job[]): Record<string, number> {
 function summarize(
   changes: Change[],
   uploaded: string[],
-): Pick<SyncSummary, "uploaded" | "submitted" | "completed" | "failed" | "cancelled"> {
+): Pick<SyncSummary, "uploaded" | "submitted" | "completed" | "failed" | "timeout" | "lost" | "cancelled"> {
   const to = (states: string[]) => changes.filter((c) => states.includes(c.to)).map((c) => c.id);
   return {
     uploaded,
     submitted: to(["SUBMITTED"]),
     completed: to(["DONE"]),
-    failed: to(["FAILED", "TIMEOUT", "LOST"]),
+    failed: to(["FAILED"]),
+    timeout: to(["TIMEOUT"]),
+    lost: to(["LOST"]),
     cancelled: to(["CANCELLED"]),
   };
+}
+
+/**
+ * The jobs whose fate the scheduler is asked about: `ID=SCHEDULER_ID` for those it should know,
+ * `ID` for those whose id is not known yet or that are LOST (asked only when a TIMEOUT flag of
+ * theirs turns up). Bounded by chasqui's open jobs, whatever the scheduler's history.
+ */
+export function openJobArgs(jobs: readonly Job[]): string[] {
+  return jobs.flatMap((j) => {
+    if ((j.state === "SUBMITTED" || j.state === "RUNNING") && j.scheduler_id)
+      return [`${j.id}=${j.scheduler_id}`];
+    if (j.state === "UPLOADED" || j.state === "LOST") return [j.id];
+    return [];
+  });
 }
 
 export async function runSync(home: string, opts: SyncOptions): Promise<SyncSummary> {
@@ -127,6 +144,8 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         submitted: [],
         completed: [],
         failed: [],
+        timeout: [],
+        lost: [],
         cancelled: [],
         changes: [],
         plan,
@@ -135,6 +154,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         restart_refused: [],
         summaries: {},
         warnings: [],
+        scheduler_error: null,
         ssh_requests: 0,
         agent_deployed: null,
         counts: countStates(data.jobs),
@@ -188,6 +208,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
           head: cursor.head,
           config: agentLimits(config),
           cancel: cancelArgs(toCancel),
+          open: openJobArgs(fresh.jobs),
         }),
         timeoutMs: 300_000,
       });
@@ -228,12 +249,21 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
           warnings.push(`${j.id}: not cancelled: ${a.detail}; the next sync tries again`);
         return next;
       });
+      const snapshot = parseSchedulerSnapshot(
+        sections.get("snapshot")?.toString("utf8") ?? "",
+        config.scheduler,
+      );
+      if (snapshot.error !== null) {
+        warnings.push(
+          `the scheduler did not answer (${snapshot.error}); jobs whose fate depends on it keep their state until a sync reaches it`,
+        );
+      }
       const result = reconcile(
         afterCancel,
         {
           events: [...prev.events, ...current.events],
           flags: parseFlags(sections.get("flags")?.toString("utf8") ?? ""),
-          snapshot: parseSnapshotLines(sections.get("snapshot")?.toString("utf8") ?? ""),
+          snapshot: snapshot.jobs,
           cancelMarks: parseCancelMarks(sections.get("cancel_marks")?.toString("utf8") ?? ""),
         },
         opts.now(),
@@ -255,6 +285,12 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
           })
         : [];
       const after = await locked.read();
+      for (const j of after.jobs) {
+        if (j.scheduler_note && /^can never run/i.test(j.scheduler_note) && !FINAL_STATES.has(j.state))
+          warnings.push(
+            `${j.id}: the scheduler says it can never run: ${j.scheduler_note}; \`chasqui cancel ${j.id}\`, then add it again with a smaller request`,
+          );
+      }
       return {
         dry_run: false,
         timestamp,
@@ -268,6 +304,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
           after.jobs.filter((j) => result.changes.some((c) => c.id === j.id)).map((j) => [j.id, j.summary]),
         ),
         warnings,
+        scheduler_error: snapshot.error,
         ssh_requests: session.stats().execRequests,
         agent_deployed: meta.get("deployed") ?? null,
         counts: countStates(after.jobs),

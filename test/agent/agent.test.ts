@@ -414,7 +414,9 @@ describe("trigger --from-job", () => {
     agent(sb, ["trigger", "--from-job"]);
     expect(qsubCalls(sb)).toEqual([]);
     const end = events(sb).find((e) => e.event === "END");
-    expect(end?.detail).toStartWith("scheduler query failed (rc=1): qselect: cannot connect");
+    expect(end?.detail).toStartWith(
+      "scheduler query failed (rc=162): Connection refused qselect: cannot connect",
+    );
   });
 });
 

@@ -8,7 +8,10 @@
 #   mode[.NAME]    what qsub does (for job NAME): ok | limit | limit-user | reject-queue | reject-unauth |
 #                  submitted-then-fail | fail | killed | noid; a "once-" prefix is consumed
 #   qstat.nox      qstat rejects -x with a usage error
-#   qstat.fail     qstat cannot reach the server
+#   qstat.fail     qstat and qselect cannot reach the server (the messages of a stopped server)
+#   connections    one line per server connection a query opened: command TAB what (PBS opens
+#                  one per job id given to qstat, one per qselect)
+#   comment.SEQ    the job's comment attribute (e.g. "Can Never Run: ...")
 #   on_qsub        a bash script run after each qsub call (e.g. to play a trigger arriving meanwhile)
 # Messages are the ones a real OpenPBS 23.06 server printed (test/fixtures/pbspro).
 set -u
@@ -78,6 +81,8 @@ do_qsub() {
   exit "$rc"
 }
 
+connection() { printf '%s\t%s\n' "$1" "$2" >>"$S/connections"; }
+
 print_record() { # SEQ NAME STATE OWNER EXIT
   printf 'Job Id: %s.%s\n' "$1" "$SERVER"
   printf '    Job_Name = %s\n' "$2"
@@ -85,6 +90,7 @@ print_record() { # SEQ NAME STATE OWNER EXIT
   printf '    job_state = %s\n' "$3"
   printf '    queue = workq\n'
   printf '    Variable_List = PBS_O_HOME=/home/%s,PBS_O_LOGNAME=%s,\n\tPBS_O_PATH=/usr/bin:/bin,PBS_O_WORKDIR=/tmp\n' "$4" "$4"
+  [ ! -f "$S/comment.$1" ] || printf '    comment = %s\n' "$(cat "$S/comment.$1")"
   [ -z "$5" ] || printf '    Exit_status = %s\n' "$5"
   printf '\n'
 }
@@ -105,8 +111,8 @@ do_qstat() {
     exit 2
   fi
   if [ -f "$S/qstat.fail" ]; then
-    echo "qstat: cannot connect to server $SERVER (errno=111)" >&2
-    exit 1
+    cat "$FIX/qstat_server_down.err" >&2
+    exit 255
   fi
   [ -n "$full" ] || { echo "fake qstat only does -f" >&2; exit 2; }
   lock
@@ -114,6 +120,7 @@ do_qstat() {
   jobs=$(cat "$S/jobs")
   unlock
   if [ "${#ids[@]}" -eq 0 ]; then
+    connection qstat all
     while IFS=$'\t' read -r seq name state owner ex; do
       [ -n "$seq" ] || continue
       [ "$state" != F ] || [ -n "$hist" ] || continue
@@ -123,6 +130,7 @@ do_qstat() {
   fi
   for a in "${ids[@]}"; do
     local line
+    connection qstat "$a"
     line=$(awk -F'\t' -v id="${a%%.*}" '$1 == id' <<<"$jobs")
     if [ -z "$line" ]; then
       echo "qstat: Unknown Job Id $a" >&2
@@ -141,17 +149,22 @@ do_qstat() {
 }
 
 do_qselect() {
-  local user="" hist="" a
+  local user="" hist="" states="" name=""
   while [ $# -gt 0 ]; do
     case $1 in
       -u) user=$2; shift ;;
+      -s) states=$2; shift ;;
+      -N) name=$2; shift ;;
       -x) hist=1 ;;
     esac
     shift
   done
-  [ ! -f "$S/qstat.fail" ] || { echo "qselect: cannot connect to server $SERVER (errno=111)" >&2; exit 1; }
+  [ ! -f "$S/qstat.fail" ] || { cat "$FIX/qselect_server_down.err" >&2; exit 162; }
+  connection qselect "${user:+-u $user}${states:+ -s $states}${name:+ -N $name}${hist:+ -x}"
   lock
-  awk -F'\t' -v u="$user" -v h="$hist" -v s="$SERVER" '($4 == u || u == "") && (h != "" || $3 != "F") { print $1 "." s }' "$S/jobs"
+  awk -F'\t' -v u="$user" -v h="$hist" -v st="$states" -v n="$name" -v s="$SERVER" '
+    ($4 == u || u == "") && (h != "" || $3 != "F") && (st == "" || index(st, $3) > 0) && (n == "" || $2 == n) { print $1 "." s }
+  ' "$S/jobs"
   unlock
 }
 

@@ -163,6 +163,7 @@ setup_slurm() {
   node="$(hostname -s)"
   mem="$(awk '/^MemTotal:/ { printf "%d", $2 / 1024 }' /proc/meminfo)"
   echo "required $SPANK_PBS" | write_if_changed "$STATE/slurm/plugstack.conf" || true
+  write_teardown
   write_if_changed "$SLURM_CONF_FILE" <<EOF || changed=0
 # Written by test/cluster/cluster.sh: a one-node cluster for chasqui's tests.
 ClusterName=chasqui
@@ -189,6 +190,9 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=$STATE/jobcomp.log
 JobSubmitPlugins=pbs
 PlugStackConfig=$STATE/slurm/plugstack.conf
+Prolog=$STATE/slurm/prolog.sh
+TaskProlog=$STATE/slurm/task_prolog.sh
+Epilog=$STATE/slurm/epilog.sh
 MpiDefault=none
 ReturnToService=2
 SchedulerType=sched/backfill
@@ -201,6 +205,38 @@ PartitionName=batch Nodes=$node Default=YES MaxTime=UNLIMITED State=UP
 PartitionName=bdwall Nodes=$node Default=NO MaxTime=UNLIMITED State=UP
 EOF
   SLURM_CHANGED=$changed
+}
+
+# A job's end as PBS Professional does it: every process the job leaves behind is killed, detached
+# or not (setsid, nohup), and its own $TMPDIR (/var/tmp/pbs.<jobid>) is removed. Slurm with
+# proctrack/linuxproc loses track of detached processes; the epilog finds them by the job id in
+# their environment.
+write_teardown() {
+  write_if_changed "$STATE/slurm/prolog.sh" <<'EOF' || true
+#!/bin/bash
+# Written by test/cluster/cluster.sh: the job's own TMPDIR, as PBS makes it.
+install -d -m 700 -o "$SLURM_JOB_USER" "/var/tmp/pbs.$SLURM_JOB_ID"
+EOF
+  write_if_changed "$STATE/slurm/task_prolog.sh" <<'EOF' || true
+#!/bin/bash
+# Written by test/cluster/cluster.sh: lines "export NAME=value" set the job's environment.
+echo "export TMPDIR=/var/tmp/pbs.$SLURM_JOB_ID"
+EOF
+  write_if_changed "$STATE/slurm/epilog.sh" <<'EOF' || true
+#!/bin/bash
+# Written by test/cluster/cluster.sh: kill what the job left behind, remove its TMPDIR.
+id=$SLURM_JOB_ID
+for pass in 1 2; do
+  for p in /proc/[0-9]*; do
+    pid=${p#/proc/}
+    [ "$pid" != "$$" ] || continue
+    if grep -qxzF "SLURM_JOB_ID=$id" "$p/environ" 2>/dev/null; then kill -9 "$pid" 2>/dev/null; fi
+  done
+done
+rm -rf "/var/tmp/pbs.$id"
+exit 0
+EOF
+  chmod 755 "$STATE/slurm/prolog.sh" "$STATE/slurm/task_prolog.sh" "$STATE/slurm/epilog.sh"
 }
 
 node_idle() {

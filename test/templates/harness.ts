@@ -41,8 +41,10 @@ echo "$*" >> "$CHASQUI_TEST_MODULELOG"
 [ "$2" != broken ] 
 `;
 
-/** The agent: notes that it was triggered, with its arguments and whether stdin was detached. */
+/** The agent: notes that it was triggered, with its arguments and whether stdin was detached,
+ * after a moment's work (a script that left it behind would exit before the note). */
 const FAKE_AGENT = `#!/bin/bash
+sleep 0.3
 { [ -t 0 ] && echo tty || echo notty; echo "$*"; } > "$(dirname "$0")/agent.triggered.tmp"
 mv "$(dirname "$0")/agent.triggered.tmp" "$(dirname "$0")/agent.triggered"
 `;

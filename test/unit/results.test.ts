@@ -4,7 +4,7 @@ import { describe, expect, test } from "bun:test";
 import { formatEta, progressBar, progressLine } from "../../src/cli/progress.ts";
 import { applyCancelAnswer, checkCancellable, parseCancelReply } from "../../src/core/cancel.ts";
 import { defaultConfig, validateConfig } from "../../src/core/config.ts";
-import { type Job, newJob, transition } from "../../src/core/job.ts";
+import { transition } from "../../src/core/job.ts";
 import { parseFlags, reconcile } from "../../src/core/reconcile.ts";
 import { checkRestartable, refuseRestart } from "../../src/core/restart.ts";
 import { globToRegExp, resultGlobs } from "../../src/core/resultFiles.ts";
@@ -12,17 +12,7 @@ import { parseRunSummary, summaryWarnings } from "../../src/core/runSummary.ts";
 import { ExitCode } from "../../src/errors.ts";
 import { reviveStoreData } from "../../src/store/jobStore.ts";
 import { needsDownload, pickDownloads, resultsRecord } from "../../src/sync/runDownload.ts";
-
-const t0 = new Date("2026-12-01T10:00:00Z");
-const later = (s: number) => new Date(t0.getTime() + s * 1000);
-
-function jobIn(id: string, states: Job["state"][], patch: Partial<Job> = {}): Job {
-  let j = newJob({ id, name: id, local_path: `/w/${id}`, template: "pbspro-vasp", vars: {}, now: t0 });
-  states.forEach((s, i) => {
-    j = transition(j, s, `to ${s}`, later(i + 1));
-  });
-  return { ...j, ...patch };
-}
+import { jobIn, later, t0 } from "./jobFixtures.ts";
 
 const FLAG_WITH_SUMMARY = [
   "@relax",
@@ -102,7 +92,7 @@ describe("cancel marks", () => {
     const report = {
       events: [],
       flags: parseFlags(timeoutFlag),
-      snapshot: null,
+      snapshot: new Map(),
       cancelMarks: new Map([["c", "3"]]),
     };
     expect(reconcile([job], report, later(99), 600).jobs[0]!.state).toBe("TIMEOUT");

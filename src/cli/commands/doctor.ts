@@ -7,6 +7,7 @@ import doctorScript from "../../remote/doctor.sh" with { type: "text" };
 import { shellQuote } from "../../ssh/quote.ts";
 import { defaultResolveDeps, resolveTarget } from "../../ssh/resolve.ts";
 import { openSession } from "../../ssh/session.ts";
+import { loadTemplate } from "../../templates/load.ts";
 import { type CliContext, write } from "../context.ts";
 import { createTerminalPrompter } from "../prompt.ts";
 
@@ -30,6 +31,63 @@ export function parseKeyValues(text: string): Map<string, string> {
     if (eq > 0) out.set(line.slice(0, eq), line.slice(eq + 1));
   }
   return out;
+}
+
+/** A template that passes the project with `#PBS -A {{account}}`, as PBS Professional sites require. */
+export function needsAccount(templateSource: string): boolean {
+  return /^#PBS[ \t]+-A[ \t]+\{\{\s*account\s*\}\}/m.test(templateSource);
+}
+
+/** Pure: what the scheduler said when asked (server, then the configured queue). */
+export function schedulerChecks(config: Config, facts: Map<string, string>): Check[] {
+  const get = (k: string) => facts.get(k) ?? "";
+  if (!facts.has("server_rc")) return []; // no qstat/squeue: the command checks say so
+  const checks: Check[] = [];
+  const serverOk = get("server_rc") === "0";
+  const asked = config.scheduler === "pbs" ? "qstat -B" : "squeue";
+  checks.push({
+    name: "scheduler",
+    ok: serverOk,
+    detail: serverOk
+      ? `the server answers (${asked})`
+      : `the server does not answer (${asked} exit ${get("server_rc")}${get("server_said") ? `: ${get("server_said")}` : ""}); nothing can be submitted or followed until it does`,
+  });
+  const queue = config.vars.queue ?? "";
+  if (!serverOk || queue === "" || !facts.has("queue_rc")) return checks;
+  const word = config.scheduler === "pbs" ? "queue" : "partition";
+  const fix = `set the right one: chasqui init --force ... --set queue=NAME, or add --set queue=NAME`;
+  if (get("queue_rc") !== "0") {
+    const said = get("queue_said");
+    checks.push({
+      name: word,
+      ok: false,
+      detail: `unknown ${word} "${queue}"${said ? ` (${said})` : ""}; ${fix}`,
+    });
+  } else if (config.scheduler === "slurm") {
+    const state = get("queue_state");
+    checks.push({
+      name: word,
+      ok: state === "up",
+      detail:
+        state === "up"
+          ? `${queue} is up`
+          : `${queue} is ${state || "in an unknown state"}: jobs will not start`,
+    });
+  } else {
+    const enabled = get("queue_enabled") === "yes";
+    const started = get("queue_started") === "yes";
+    checks.push({
+      name: word,
+      ok: enabled && started,
+      detail:
+        enabled && started
+          ? `${queue} exists, enabled and started`
+          : !enabled
+            ? `${queue} is not enabled: the server refuses new jobs in it`
+            : `${queue} is not started: jobs in it wait and never run`,
+    });
+  }
+  return checks;
 }
 
 /** Pure: the checks from what the cluster reported. */
@@ -57,6 +115,7 @@ export function remoteChecks(config: Config, facts: Map<string, string>): Check[
     ok: get("cmd_tar") !== "",
     detail: get("cmd_tar") || "not found: uploads need tar on the cluster",
   });
+  checks.push(...schedulerChecks(config, facts));
   const writable = get("remote_writable") === "yes";
   checks.push({
     name: "remote folder",
@@ -95,6 +154,18 @@ export async function doctorCommand(
     `${target.user}@${target.hostname}:${target.port}`,
   ];
   checks.push({ name: "target", ok: true, detail: route.join(" -> ") });
+  const template = await loadTemplate(ctx.home, config.template);
+  if (needsAccount(template.source)) {
+    const account = config.vars.account ?? "";
+    checks.push({
+      name: "account",
+      ok: account !== "",
+      detail:
+        account !== ""
+          ? `${account} (#PBS -A in template ${config.template})`
+          : `not set, and template ${config.template} passes it as #PBS -A (PBS Professional sites such as Bebop refuse jobs without one): chasqui init --force ... --set account=PROJECT`,
+    });
+  }
   let hostKeyNote = "matches known_hosts";
   let session: Awaited<ReturnType<typeof openSession>>;
   try {
@@ -122,7 +193,12 @@ export async function doctorCommand(
         )
         .join("; "),
     });
-    const script = `R=${remoteDirWord(config)}\n${doctorScript}`;
+    const script = [
+      `R=${remoteDirWord(config)}`,
+      `SCHED=${config.scheduler}`,
+      `QUEUE=${shellQuote(config.vars.queue ?? "")}`,
+      doctorScript,
+    ].join("\n");
     const r = await session.exec("bash -s", { stdin: Buffer.from(script), timeoutMs: 60_000 });
     if (r.code !== 0) {
       checks.push({

@@ -3,7 +3,7 @@ import { isJobState, JOB_STATES, type JobState } from "../../core/states.ts";
 import { InputError } from "../../errors.ts";
 import { openStore } from "../../store/jobStore.ts";
 import { type CliContext, write } from "../context.ts";
-import { energyCell, resultsCell } from "../jobView.ts";
+import { energyCell, neverRuns, resultsCell, schedulerNote } from "../jobView.ts";
 import { renderTable } from "../table.ts";
 
 export interface ListOptions {
@@ -39,7 +39,7 @@ export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<v
   }
   const rows = jobs.map((j) => [
     j.id,
-    j.state,
+    neverRuns(j) && schedulerNote(j) ? `${j.state} (never runs)` : j.state,
     j.scheduler_id ?? "-",
     j.exit_code === null ? "" : String(j.exit_code),
     energyCell(j.summary),
@@ -67,6 +67,10 @@ export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<v
   for (const j of data.jobs) counts.set(j.state, (counts.get(j.state) ?? 0) + 1);
   const summary = JOB_STATES.filter((s) => counts.has(s)).map((s) => `${s} ${counts.get(s)}`);
   write(ctx.out, `\n${data.jobs.length} jobs: ${summary.join(", ")}`);
+  for (const j of jobs) {
+    const note = schedulerNote(j);
+    if (note) write(ctx.out, `${j.id}: the scheduler says: ${note}`);
+  }
   if (jobs.some((j) => energyCell(j.summary).endsWith("!")))
     write(
       ctx.out,

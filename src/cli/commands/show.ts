@@ -2,7 +2,7 @@
 import { findJobs } from "../../core/findJobs.ts";
 import { openStore } from "../../store/jobStore.ts";
 import { type CliContext, write } from "../context.ts";
-import { summaryLines } from "../jobView.ts";
+import { schedulerNote, summaryLines } from "../jobView.ts";
 import { renderTable } from "../table.ts";
 
 export async function showCommand(ctx: CliContext, id: string, opts: { json?: boolean }): Promise<void> {
@@ -25,6 +25,8 @@ export async function showCommand(ctx: CliContext, id: string, opts: { json?: bo
     ["attempt", String(job.attempt)],
     ...summaryLines(job),
   ];
+  const note = schedulerNote(job);
+  if (note) fields.push(["scheduler", note]);
   if (job.cancel_requested) fields.push(["cancel", "requested: the next sync cancels it on the cluster"]);
   write(ctx.out, fields.map(([k, v]) => `${k.padEnd(13)} ${v}`).join("\n"));
   write(ctx.out, "\nhistory:");

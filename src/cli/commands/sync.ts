@@ -1,4 +1,5 @@
 // `chasqui sync`: one SSH session; a summary for people, or --json for scripts.
+import { ChasquiError, ExitCode } from "../../errors.ts";
 import type { JobDownload } from "../../remote/download.ts";
 import { runSync } from "../../sync/runSync.ts";
 import { type CliContext, write } from "../context.ts";
@@ -39,6 +40,7 @@ export async function syncCommand(
   }).finally(() => bar.done());
   if (opts.json) {
     write(ctx.out, JSON.stringify(summary, null, 2));
+    failIfSchedulerSilent(summary.scheduler_error);
     return;
   }
   if (summary.dry_run) {
@@ -79,4 +81,14 @@ export async function syncCommand(
   if (summary.agent_deployed) write(ctx.out, `agent      deployed version ${summary.agent_deployed}`);
   const counts = Object.entries(summary.counts).map(([s, n]) => `${s} ${n}`);
   write(ctx.out, `now: ${counts.join(", ") || "no jobs"} (${summary.ssh_requests} SSH requests)`);
+  failIfSchedulerSilent(summary.scheduler_error);
+}
+
+/** Everything that could be done was done and written; the exit status still says it was partial. */
+function failIfSchedulerSilent(error: string | null): void {
+  if (error === null) return;
+  throw new ChasquiError(`the scheduler did not answer: ${error}`, {
+    exitCode: ExitCode.failure,
+    hint: "No job changed state on missing information. `chasqui doctor` asks the scheduler; sync again once it answers.",
+  });
 }
