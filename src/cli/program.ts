@@ -44,6 +44,10 @@ export function buildProgram(ctx: CliContext): Command {
     .option("--set <KEY=VALUE>", "template variable for all jobs (repeatable)", collect, [])
     .option("--download", "fetch the results of finished jobs at every sync (download_results)")
     .option("--results-dir <dir>", "put results under <dir>/<job id> instead of each job's own folder")
+    .option(
+      "--trigger-host <host>",
+      "login node where ending jobs run the agent (by the cluster's ssh) when compute nodes cannot qsub",
+    )
     .option("--force", "replace an existing config")
     .option("--json", "print the config as JSON")
     .action(async (opts) => (await import("./commands/init.ts")).initCommand(ctx, opts));

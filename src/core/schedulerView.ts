@@ -49,17 +49,21 @@ export function isActiveState(state: string): boolean {
   return WAITING.has(state) || RUNNING.has(state);
 }
 
-// PBS Professional's Exit_status for a job killed by the server; 256+15 (SIGTERM) is how PBS
-// Professional and Torque report a running job deleted with qdel.
-const PBS_DELETED = 271;
-const PBS_WALLTIME = -29;
-const PBS_LIMIT_KILLS: Record<number, string> = {
-  [-24]: "ncpus burst limit",
-  [-25]: "ncpus sum limit",
-  [-26]: "vmem limit",
-  [-27]: "mem limit",
-  [-28]: "cput limit",
+// PBS Professional (finished state F) reports a walltime kill as -29 and a running job deleted
+// with qdel as 256+15 (SIGTERM). Torque (state C) reports limit kills as -10..-12, and 271 for any
+// SIGTERM, a walltime kill included on older versions: there 271 does not tell them apart.
+const SIGTERM_EXIT = 271;
+const LIMIT_KILLS: Record<"F" | "C", Record<number, string>> = {
+  F: {
+    [-24]: "ncpus burst limit",
+    [-25]: "ncpus sum limit",
+    [-26]: "vmem limit",
+    [-27]: "mem limit",
+    [-28]: "cput limit",
+  },
+  C: { [-10]: "memory limit", [-12]: "cput limit" },
 };
+const WALLTIME_EXIT: Record<"F" | "C", number> = { F: -29, C: -11 };
 
 const SLURM_ENDINGS: Record<string, { how: Ending["how"]; words: string; exit?: number }> = {
   CA: { how: "deleted", words: "CANCELLED (scancel)" },
@@ -87,9 +91,11 @@ function pbsEnding(native: string, exitText: string, comment: string): Ending {
   }
   const exit = Number(exitText);
   const words = `job_state ${native}, Exit_status ${exit}${said}`;
-  if (exit === PBS_DELETED) return { how: "deleted", neverRan: false, exit, words };
-  if (exit === PBS_WALLTIME) return { how: "walltime", neverRan: false, exit, words };
-  const limit = PBS_LIMIT_KILLS[exit];
+  const family = native === "C" ? "C" : "F";
+  if (exit === WALLTIME_EXIT[family]) return { how: "walltime", neverRan: false, exit, words };
+  if (exit === SIGTERM_EXIT)
+    return { how: family === "F" ? "deleted" : "unknown", neverRan: false, exit, words };
+  const limit = LIMIT_KILLS[family][exit];
   if (limit) return { how: "unknown", neverRan: false, exit, words: `${words} (${limit})` };
   return { how: "exit", neverRan: false, exit, words };
 }

@@ -92,6 +92,9 @@ export class DurableJsonFile<T> implements Adapter<T> {
       }
     }
     await fs.rename(temp, this.backupFile);
+    // When the backup already was a link to this very file (a writer killed between its two
+    // renames), rename(2) does nothing and leaves the temporary name behind.
+    await fs.rm(temp, { force: true });
   }
 }
 

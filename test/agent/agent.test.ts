@@ -1,6 +1,6 @@
 // The real agent.sh against a fake PBS Professional: order, limits, failure classes, recovery,
 // the lock, and many triggers at once.
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
@@ -15,27 +15,16 @@ import {
   jobEvents,
   logText,
   ls,
-  makeSandbox,
   qsubCallLines,
   qsubCalls,
-  removeSandbox,
   type Sandbox,
-  type SandboxOptions,
+  sandboxesPerTest,
   schedJobs,
   setMode,
   violations,
 } from "./helpers.ts";
 
-let boxes: Sandbox[] = [];
-function box(opts?: SandboxOptions): Sandbox {
-  const sb = makeSandbox(opts);
-  boxes.push(sb);
-  return sb;
-}
-afterEach(() => {
-  for (const sb of boxes) removeSandbox(sb);
-  boxes = [];
-});
+const box = sandboxesPerTest();
 
 const T0 = 1_800_000_000;
 

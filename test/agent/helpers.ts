@@ -1,5 +1,6 @@
 // A throwaway remote folder with the real agent.sh and a fake PBS Professional on PATH
 // (test/agent/fakepbs.sh), plus readers for what the agent and the fake scheduler left behind.
+import { afterEach } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -59,6 +60,20 @@ export function makeSandbox(opts: SandboxOptions = {}): Sandbox {
 
 export function removeSandbox(sb: Sandbox): void {
   fs.rmSync(sb.root, { recursive: true, force: true });
+}
+
+/** Sandboxes for one test file: `box()` makes one, each is removed after its test. */
+export function sandboxesPerTest(): (opts?: SandboxOptions) => Sandbox {
+  let boxes: Sandbox[] = [];
+  afterEach(() => {
+    for (const sb of boxes) removeSandbox(sb);
+    boxes = [];
+  });
+  return (opts) => {
+    const sb = makeSandbox(opts);
+    boxes.push(sb);
+    return sb;
+  };
 }
 
 /** A rendered batch script in waiting/ (and its work folder), modified at `mtime` (seconds). */

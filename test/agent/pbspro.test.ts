@@ -2,7 +2,7 @@
 // captures (deleted, walltime, can-never-run, server down), questions to the server that stay
 // bounded whatever the user's history, temporary files that survive the job's end, and the
 // trigger from inside a job (time-bounded, or run on trigger_host).
-import { afterEach, describe, expect, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseFlags, reconcile } from "../../src/core/reconcile.ts";
@@ -15,24 +15,13 @@ import {
   events,
   jobEvents,
   ls,
-  makeSandbox,
   qsubCalls,
   readText,
-  removeSandbox,
   type Sandbox,
-  type SandboxOptions,
+  sandboxesPerTest,
 } from "./helpers.ts";
 
-let boxes: Sandbox[] = [];
-function box(opts?: SandboxOptions): Sandbox {
-  const sb = makeSandbox(opts);
-  boxes.push(sb);
-  return sb;
-}
-afterEach(() => {
-  for (const sb of boxes) removeSandbox(sb);
-  boxes = [];
-});
+const box = sandboxesPerTest();
 
 const REPLAY = path.join(import.meta.dir, "replaypbs.sh");
 

@@ -316,6 +316,29 @@ EOF
   chmod 644 "$STATE/known_hosts"
 }
 
+# Compute nodes reach the login node by the cluster's own ssh (chasqui's trigger_host): the test
+# user has a key of its own and an alias "login-node" for the key-only port, as a site's
+# host-based or key setup would give it.
+setup_cluster_ssh() {
+  local ssh_dir="$USER_HOME/.ssh" key="$USER_HOME/.ssh/id_cluster"
+  [[ -f "$key" ]] || runuser -u "$USER_NAME" -- ssh-keygen -q -t ed25519 -N '' -C "chasqui-cluster-internal" -f "$key"
+  grep -qxF "$(cat "$key.pub")" "$ssh_dir/authorized_keys" || cat "$key.pub" >>"$ssh_dir/authorized_keys"
+  {
+    printf '[%s]:%s %s\n' "$HOST_ADDR" "$KEY_PORT" "$(cut -d' ' -f1,2 "$STATE/ssh/ssh_host_ed25519_key.pub")"
+    printf '[%s]:%s %s\n' "$HOST_ADDR" "$KEY_PORT" "$(cut -d' ' -f1,2 "$STATE/ssh/ssh_host_rsa_key.pub")"
+  } >"$ssh_dir/known_hosts_cluster"
+  cat >"$ssh_dir/config" <<EOF
+# Written by test/cluster/cluster.sh: the login node as compute nodes see it.
+Host login-node
+  HostName $HOST_ADDR
+  Port $KEY_PORT
+  IdentityFile ~/.ssh/id_cluster
+  UserKnownHostsFile ~/.ssh/known_hosts_cluster
+EOF
+  chown "$USER_NAME:$USER_NAME" "$ssh_dir/known_hosts_cluster" "$ssh_dir/config"
+  chmod 600 "$ssh_dir/known_hosts_cluster" "$ssh_dir/config"
+}
+
 port_open() { (exec 3<>"/dev/tcp/$HOST_ADDR/$1") 2>/dev/null; }
 
 start_sshd() {
@@ -386,6 +409,7 @@ cmd_up() {
   setup_munge
   setup_slurm
   setup_sshd
+  setup_cluster_ssh
   start_munge
   start_slurm
   start_sshd

@@ -69,6 +69,20 @@ describe("chasqui binary", () => {
     expect(script.stdout).toContain("walltime=02:00:00");
   });
 
+  test("a bad walltime is refused at init and at add: exit 2, the variable named, nothing written", () => {
+    const s = sandbox();
+    const init = s.run(["init", "--host", "h", "--set", "walltime=banana"]);
+    expect(init.code).toBe(2);
+    expect(init.stderr).toContain('walltime="banana": walltime must be [[H]H:]MM:SS');
+    expect(s.snapshot().size).toBe(0);
+    expect(s.run(["init", "--host", "h"]).code).toBe(0);
+    const before = s.snapshot();
+    const add = s.run(["add", s.jobFolder("w"), "--set", "ncpus=many"]);
+    expect(add.code).toBe(2);
+    expect(add.stderr).toContain("ncpus must be a positive whole number");
+    expect(s.snapshot()).toEqual(before);
+  });
+
   test("add refuses the whole batch when one folder is bad, and writes nothing", () => {
     const s = sandbox();
     expect(s.run(["init", "--host", "h"]).code).toBe(0);

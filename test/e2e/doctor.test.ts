@@ -3,7 +3,7 @@
 import { beforeAll, describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { sandbox } from "./helpers.ts";
+import { clusterLogin, sandbox } from "./helpers.ts";
 
 const STATE = process.env.CHASQUI_CLUSTER_DIR ?? "/var/lib/chasqui-cluster";
 interface ClusterInfo {
@@ -23,18 +23,12 @@ beforeAll(() => {
 function initArgs(port: number, extra: string[] = []): string[] {
   return [
     "init",
-    "--host",
-    cluster.host,
-    "--port",
-    String(port),
-    "--user",
-    cluster.user,
-    "--identity",
-    cluster.identity,
-    "--known-hosts",
-    cluster.knownHosts,
+    ...clusterLogin(cluster, port),
     "--remote-dir",
     "chasqui_remote_doctor",
+    // The default template is PBS Professional's, which passes the project as #PBS -A.
+    "--set",
+    "account=chasqui-test",
     ...extra,
   ];
 }
@@ -48,7 +42,18 @@ describe("chasqui doctor", () => {
     expect(r.code).toBe(0);
     const checks = JSON.parse(r.stdout) as { name: string; ok: boolean; detail: string }[];
     const byName = new Map(checks.map((c) => [c.name, c]));
-    for (const name of ["config", "host key", "login", "qsub", "qstat", "remote folder", "agent"]) {
+    for (const name of [
+      "config",
+      "account",
+      "host key",
+      "login",
+      "qsub",
+      "qstat",
+      "scheduler",
+      "queue",
+      "remote folder",
+      "agent",
+    ]) {
       expect(byName.get(name)?.ok).toBe(true);
     }
     expect(byName.get("login")!.detail).toContain("publickey");

@@ -62,3 +62,26 @@ export function sandbox(): Sandbox {
 }
 
 export { VASP_FILES };
+
+/** `chasqui init` options that log in as the cluster-in-a-box's test user on `port`. */
+export function clusterLogin(
+  c: { host: string; user: string; identity: string; knownHosts: string },
+  port: number,
+  knownHosts = c.knownHosts,
+): string[] {
+  return [
+    "--host",
+    c.host,
+    "--port",
+    String(port),
+    "--user",
+    c.user,
+    "--identity",
+    c.identity,
+    "--known-hosts",
+    knownHosts,
+  ];
+}
+
+/** What jobs need on the cluster-in-a-box: a Torque-style template, the batch partition, one core. */
+export const BOX_JOBS = ["--template", "torque-vasp", "--set", "queue=batch", "--set", "ncpus=1"];

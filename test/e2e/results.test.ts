@@ -8,7 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Cluster, countRuns, loadCluster, resetRemote, runAsUser, waitFor } from "../cluster/cluster.ts";
 import { startProxy, type Proxy as TcpProxy } from "../cluster/proxy.ts";
-import { BINARY, type Run, type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
+import { BINARY, BOX_JOBS, clusterLogin, type Run, type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
 
 let cluster: Cluster;
 const tag = Math.random().toString(36).slice(2, 6);
@@ -35,22 +35,8 @@ function setUp(remoteDir: string, maxQueued: number, port = cluster.keyPort, ext
   fs.writeFileSync(knownHosts, keys + keys.replaceAll(`]:${cluster.keyPort} `, `]:${port} `));
   const init = s.run([
     "init",
-    "--host",
-    cluster.host,
-    "--port",
-    String(port),
-    "--user",
-    cluster.user,
-    "--identity",
-    cluster.identity,
-    "--known-hosts",
-    knownHosts,
-    "--template",
-    "torque-vasp",
-    "--set",
-    "queue=batch",
-    "--set",
-    "ncpus=1",
+    ...clusterLogin(cluster, port, knownHosts),
+    ...BOX_JOBS,
     "--max-queued",
     String(maxQueued),
     "--remote-dir",

@@ -14,7 +14,7 @@ import {
   resetRemote,
   waitFor,
 } from "../cluster/cluster.ts";
-import { type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
+import { BOX_JOBS, clusterLogin, type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
 
 let cluster: Cluster;
 beforeAll(() => {
@@ -30,24 +30,10 @@ function setUp(remoteDir: string, extra: string[] = []): Sandbox {
   const s = sandbox();
   const init = s.run([
     "init",
-    "--host",
-    cluster.host,
-    "--port",
-    String(cluster.keyPort),
-    "--user",
-    cluster.user,
-    "--identity",
-    cluster.identity,
-    "--known-hosts",
-    cluster.knownHosts,
+    ...clusterLogin(cluster, cluster.keyPort),
+    ...BOX_JOBS,
     "--remote-dir",
     remoteDir,
-    "--template",
-    "torque-vasp",
-    "--set",
-    "queue=batch",
-    "--set",
-    "ncpus=1",
     ...extra,
   ]);
   expect(init.code).toBe(0);
@@ -65,6 +51,16 @@ const listed = (s: Sandbox) =>
 function remoteFile(remoteDir: string, rel: string): string {
   const p = path.join(cluster.home, remoteDir, rel);
   return fs.existsSync(p) ? fs.readFileSync(p, "utf8") : "";
+}
+
+/** Until `n` completion flags are in the remote folder, written by the jobs themselves. */
+function waitForFlags(remoteDir: string, n: number, timeoutMs: number): Promise<true> {
+  const dir = path.join(cluster.home, remoteDir, "completed");
+  return waitFor(() => fs.readdirSync(dir).filter((f) => f.endsWith(".flag")).length === n || null, {
+    what: `${n} completion flags`,
+    timeoutMs,
+    intervalMs: 500,
+  });
 }
 
 const tag = Math.random().toString(36).slice(2, 6);
@@ -85,12 +81,7 @@ describe("the queue feeds itself when jobs are torn down as on PBS", () => {
     expect(first.code).toBe(0);
     expect(JSON.parse(first.stdout).submitted).toHaveLength(1);
     // No more syncs: the jobs' own end-of-job agent runs submit the other nine, one at a time.
-    await waitFor(
-      () =>
-        fs.readdirSync(path.join(cluster.home, remote, "completed")).filter((f) => f.endsWith(".flag"))
-          .length === 10,
-      { what: "ten completion flags written by the jobs", timeoutMs: 180_000, intervalMs: 500 },
-    );
+    await waitForFlags(remote, 10, 180_000);
     for (const id of ids) expect(await countRuns(schedulerJobName(id))).toBe(1);
     const log = remoteFile(remote, "agent.log");
     const submits = log.split("\n").filter((l) => l.split("\t")[1] === "SUBMIT");
@@ -108,6 +99,28 @@ describe("the queue feeds itself when jobs are torn down as on PBS", () => {
     expect(remoteFile(remote, "agent.log")).toBe(log);
     expect(listed(s).map((j) => j.state)).toEqual(Array(10).fill("DONE"));
   }, 300_000);
+});
+
+describe("trigger_host", () => {
+  test("ending jobs run the agent on the login node by the cluster's own ssh: three jobs, one sync", async () => {
+    const remote = "chasqui_remote_via";
+    const s = setUp(remote, ["--max-queued", "1", "--trigger-host", "login-node"]);
+    const ids = ["a", "b", "c"].map((x) => `via${tag}${x}`);
+    for (const id of ids) {
+      const dir = s.jobFolder(id, { ...VASP_FILES, INCAR: "ENCUT = 400\nFAKE_SECONDS = 1\n" });
+      expect(s.run(["add", dir]).code).toBe(0);
+    }
+    expect(s.run(["sync"]).code).toBe(0);
+    await waitForFlags(remote, 3, 120_000);
+    for (const id of ids) expect(await countRuns(schedulerJobName(id))).toBe(1);
+    const log = remoteFile(remote, "agent.log").split("\n");
+    const fromJobs = log.filter((l) => l.split("\t")[1] === "START" && l.includes("from job"));
+    expect(fromJobs.length).toBeGreaterThanOrEqual(2);
+    // Every run a job asked for came in by ssh (SSH_CONNECTION names the compute node).
+    for (const l of fromJobs) expect(l).toContain(`via ${cluster.host}`);
+    expect(s.run(["sync"]).code).toBe(0);
+    expect(listed(s).map((j) => j.state)).toEqual(["DONE", "DONE", "DONE"]);
+  }, 240_000);
 });
 
 describe("a scheduler that does not answer", () => {

@@ -4,8 +4,9 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { createHash } from "node:crypto";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { schedulerJobName } from "../../src/core/jobName.ts";
 import { type Cluster, countRuns, loadCluster, resetRemote, runAsUser, waitFor } from "../cluster/cluster.ts";
-import { type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
+import { BOX_JOBS, clusterLogin, type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
 
 let cluster: Cluster;
 
@@ -33,22 +34,8 @@ function setUp(port: number, maxQueued: number, extra: string[] = []): Sandbox {
   const s = sandbox();
   const init = s.run([
     "init",
-    "--host",
-    cluster.host,
-    "--port",
-    String(port),
-    "--user",
-    cluster.user,
-    "--identity",
-    cluster.identity,
-    "--known-hosts",
-    cluster.knownHosts,
-    "--template",
-    "torque-vasp",
-    "--set",
-    "queue=batch",
-    "--set",
-    "ncpus=1",
+    ...clusterLogin(cluster, port),
+    ...BOX_JOBS,
     "--max-queued",
     String(maxQueued),
     ...extra,
@@ -97,16 +84,19 @@ describe("chasqui sync", () => {
     expect(first.ssh_requests).toBe(3);
     expect(logins()).toBe(1);
 
-    // The jobs feed the queue themselves; sample the scheduler while they do.
+    // The jobs feed the queue themselves; sample the scheduler while they do. A job that has
+    // written its flag is ending (it runs the agent before it exits) and does not count.
     let most = 0;
+    const flagged = (ls: string) =>
+      new Set(ls.split(/\s+/).map((f) => schedulerJobName(f.replace(/\.flag$/, ""))));
     await waitFor(
       async () => {
-        const q = await runAsUser(
-          "squeue -h -u chasqui -o %i | wc -l; ls chasqui_remote_sync6/completed | wc -l",
-        );
-        const [inQueue, flags] = q.stdout.trim().split("\n").map(Number);
-        most = Math.max(most, inQueue ?? 0);
-        return flags === 6;
+        const q = await runAsUser("squeue -h -u chasqui -o %j; echo @; ls chasqui_remote_sync6/completed");
+        const [queue = "", flags = ""] = q.stdout.split("@\n");
+        const ending = flagged(flags);
+        const counted = queue.split("\n").filter((n) => n !== "" && !ending.has(n)).length;
+        most = Math.max(most, counted);
+        return flags.split(/\s+/).filter((f) => f.endsWith(".flag")).length === 6;
       },
       { timeoutMs: 120_000, intervalMs: 200, what: "six completion flags" },
     );

@@ -21,6 +21,18 @@ afterAll(async () => {
   await fs.rm(root, { recursive: true, force: true });
 });
 
+test("a .bak that is already a link to the file (a writer killed between its renames): no temp left", async () => {
+  const dir = await fresh();
+  const file = path.join(dir, "x.json");
+  const a = new DurableJsonFile<{ n: number }>(file);
+  await a.write({ n: 1 });
+  await fs.link(file, `${file}.bak`);
+  await a.write({ n: 2 });
+  expect((await fs.readdir(dir)).sort()).toEqual(["x.json", "x.json.bak"]);
+  expect(JSON.parse(await fs.readFile(`${file}.bak`, "utf8"))).toEqual({ n: 1 });
+  expect(await a.read()).toEqual({ n: 2 });
+});
+
 test("a missing file reads as null", async () => {
   expect(await new DurableJsonFile(path.join(await fresh(), "x.json")).read()).toBeNull();
 });

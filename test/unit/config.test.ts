@@ -60,3 +60,34 @@ describe("parseSetOptions", () => {
     expect(parseSetOptions([item]).errors).toHaveLength(1);
   });
 });
+
+describe("the well-known variables are checked where they are given", () => {
+  test.each(["01:30:00", "1:30:00", "30:00", "120:00:00", "2-00:00:00"])("walltime=%s is accepted", (v) => {
+    expect(parseSetOptions([`walltime=${v}`]).errors).toEqual([]);
+  });
+  test.each([
+    ["walltime=banana", "walltime must be [[H]H:]MM:SS"],
+    ["walltime=1:60:00", "walltime must be"],
+    ["walltime=", "walltime must be"],
+    ["nodes=0", "nodes must be a positive whole number"],
+    ["ncpus=4.5", "ncpus must be a positive whole number"],
+    ["ncpus=-2", "ncpus must be"],
+  ])("--set %s is refused, naming the variable", (item, why) => {
+    const r = parseSetOptions([item]);
+    expect(r.errors).toHaveLength(1);
+    expect(r.errors[0]).toContain(why);
+    expect(r.vars).toEqual({});
+  });
+  test("a bad value in config.json vars is a config error naming it", () => {
+    const check = validateConfig({ host: "h", vars: { walltime: "banana", nodes: "2" } });
+    expect(check.config).toBeNull();
+    expect(check.errors).toEqual(['vars.walltime="banana": walltime must be [[H]H:]MM:SS, e.g. 01:30:00']);
+  });
+  test("trigger_host is a host word or null", () => {
+    expect(validateConfig({ host: "h", trigger_host: "login1" }).config?.trigger_host).toBe("login1");
+    expect(validateConfig({ host: "h", trigger_host: "me@login1" }).config?.trigger_host).toBe("me@login1");
+    expect(validateConfig({ host: "h", trigger_host: "login1; rm -rf ~" }).errors[0]).toContain(
+      "trigger_host",
+    );
+  });
+});

@@ -21,6 +21,7 @@ export interface InitOptions {
   set: string[];
   download?: boolean;
   resultsDir?: string;
+  triggerHost?: string;
   force?: boolean;
   json?: boolean;
 }
@@ -44,6 +45,7 @@ export async function initCommand(ctx: CliContext, opts: InitOptions): Promise<v
     vars: { ...base.vars, ...sets.vars },
     download_results: opts.download === true,
     results_dir: opts.resultsDir ?? null,
+    trigger_host: opts.triggerHost ?? null,
   };
   const check = validateConfig(raw);
   const errors = [...sets.errors, ...check.errors];
@@ -73,6 +75,12 @@ export async function initCommand(ctx: CliContext, opts: InitOptions): Promise<v
       ? `  results: fetched at every sync into ${check.config.results_dir ? `${check.config.results_dir}/<job id>` : "each job's folder"}`
       : "  results: stay on the cluster until `chasqui download` or `sync --download`",
   );
+  if (check.config.trigger_host) {
+    write(
+      ctx.out,
+      `  jobs that end run the agent on ${check.config.trigger_host} (ssh from the compute node, no password)`,
+    );
+  }
   if (!check.config.vars.account) {
     write(ctx.out, "  note: no account set; PBS Pro sites such as Bebop need one: --set account=<project>");
   }

@@ -76,7 +76,10 @@ export async function syncCommand(
       ctx.out,
       `restart    ${r.id}: refused, ${r.why}; \`chasqui retry ${r.id}\` runs it again from POSCAR`,
     );
-  for (const w of summary.warnings) write(ctx.err, `warning: ${w}`);
+  // The scheduler's silence ends the command with its own error line below.
+  const silence = summary.scheduler_error;
+  for (const w of summary.warnings)
+    if (silence === null || !w.includes(silence)) write(ctx.err, `warning: ${w}`);
   for (const l of describeDownloads(summary.downloaded)) write(ctx.out, `download   ${l}`);
   if (summary.agent_deployed) write(ctx.out, `agent      deployed version ${summary.agent_deployed}`);
   const counts = Object.entries(summary.counts).map(([s, n]) => `${s} ${n}`);
