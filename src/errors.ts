@@ -13,6 +13,8 @@ export type ExitCode = (typeof ExitCode)[keyof typeof ExitCode];
 export class ChasquiError extends Error {
   readonly exitCode: ExitCode;
   readonly hint: string | undefined;
+  /** The command already wrote its --json output (doctor's checks, a sync's summary). */
+  outputWritten = false;
   constructor(message: string, opts: { exitCode?: ExitCode; hint?: string; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
@@ -45,12 +47,87 @@ export class LockBusyError extends ChasquiError {
   }
 }
 
-/** Store file that we must not touch: corrupt, or written by a newer chasqui. */
-export class StoreError extends ChasquiError {}
+/** A file of ours that we must not touch: corrupt, or written by a newer chasqui. Like bad input,
+ * the user fixes it (or upgrades): exit 2 unless said otherwise. */
+export class StoreError extends ChasquiError {
+  constructor(message: string, opts: { exitCode?: ExitCode; hint?: string; cause?: unknown } = {}) {
+    super(message, { exitCode: ExitCode.badInput, ...opts });
+  }
+}
 
 /** SSH, authentication, host key or remote command failure. */
 export class RemoteError extends ChasquiError {}
 
 export function isChasquiError(e: unknown): e is ChasquiError {
   return e instanceof ChasquiError;
+}
+
+const FS_PROBLEMS: Record<string, { what: string; hint: string }> = {
+  EACCES: {
+    what: "permission denied",
+    hint: "Check the owner and mode of the file and its folders (ls -ld).",
+  },
+  EPERM: { what: "not permitted", hint: "Check the owner and mode of the file and its folders (ls -ld)." },
+  EROFS: { what: "the file system is read-only", hint: "Point CHASQUI_HOME at a writable folder." },
+  ENOSPC: {
+    what: "the disk is full",
+    hint: "Free some space (df -h shows where), then run the command again.",
+  },
+  EDQUOT: { what: "your disk quota is used up", hint: "Free some space, then run the command again." },
+  ENOTDIR: {
+    what: "a file is where a folder should be",
+    hint: "Move that file away (every part of the path must be a folder).",
+  },
+  EISDIR: { what: "a folder is where a file should be", hint: "Move that folder away." },
+  ENOENT: { what: "it does not exist", hint: "Check the path." },
+  ELOOP: { what: "too many symbolic links (a loop?)", hint: "Check the symbolic links on the path." },
+  ENAMETOOLONG: { what: "the name is too long", hint: "Use a shorter path." },
+  EMFILE: { what: "too many open files", hint: "Raise the limit (ulimit -n) or close other programs." },
+  EIO: { what: "an input/output error (a failing disk or network file system?)", hint: "Check the disk." },
+};
+
+function errnoOf(e: unknown): string | undefined {
+  const code = (e as { code?: unknown } | null)?.code;
+  return typeof code === "string" ? code : undefined;
+}
+
+/** A file-system error as a sentence ("permission denied"), never an errno code; null if not one. */
+export function fsProblem(e: unknown): { what: string; hint: string } | null {
+  const code = errnoOf(e);
+  return (code && FS_PROBLEMS[code]) || null;
+}
+
+/** Something chasqui could not read or write on this machine: the file named, the reason in words. */
+export class FileError extends ChasquiError {
+  constructor(action: string, file: string, cause: unknown) {
+    const p = fsProblem(cause);
+    const why = p?.what ?? (cause instanceof Error ? cause.message : String(cause));
+    super(`cannot ${action} ${file}: ${why}`, { cause, ...(p ? { hint: p.hint } : {}) });
+  }
+}
+
+const SYSCALL_VERBS: Record<string, string> = {
+  open: "open",
+  read: "read",
+  write: "write",
+  mkdir: "create the folder",
+  rename: "rename",
+  unlink: "remove",
+  rmdir: "remove the folder",
+  link: "link",
+  copyfile: "copy",
+  chmod: "change the mode of",
+  scandir: "list the folder",
+  stat: "look at",
+  lstat: "look at",
+  access: "reach",
+  fsync: "write",
+};
+
+/** A file-system error that escaped its caller, as a FileError (or null when it is none). */
+export function fromSystemError(e: unknown): ChasquiError | null {
+  if (!fsProblem(e)) return null;
+  const { syscall, path } = e as { syscall?: unknown; path?: unknown };
+  const verb = (typeof syscall === "string" && SYSCALL_VERBS[syscall]) || "use";
+  return new FileError(verb, typeof path === "string" ? path : "a file", e);
 }

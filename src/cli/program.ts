@@ -1,9 +1,9 @@
 // The command line: commander parses argv into one typed options object per command and calls
 // its handler (loaded lazily, so `--help` stays fast). Errors become exit codes here, nowhere else.
 import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
-import { ExitCode, isChasquiError } from "../errors.ts";
+import { ChasquiError, ExitCode, fromSystemError, isChasquiError } from "../errors.ts";
 import { VERSION } from "../version.ts";
-import { type CliContext, processContext, write } from "./context.ts";
+import { type CliContext, OutputClosed, processContext, write } from "./context.ts";
 
 const collect = (value: string, previous: string[]): string[] => [...previous, value];
 const int = (name: string) => (value: string) => {
@@ -59,6 +59,7 @@ export function buildProgram(ctx: CliContext): Command {
     .option("--name <name>", "job name (only with one folder)")
     .option("--template <name>", "batch template for these jobs")
     .option("--set <KEY=VALUE>", "template variable for these jobs (repeatable)", collect, [])
+    .option("--force", "send inputs larger than max_input_mb (default 200 MB) anyway")
     .option("--json", "print the added jobs as JSON")
     .action(async (dirs, opts) => (await import("./commands/add.ts")).addCommand(ctx, dirs, opts));
 
@@ -67,6 +68,7 @@ export function buildProgram(ctx: CliContext): Command {
     .alias("ls")
     .description("list jobs")
     .option("--state <state>", "only jobs in this state (e.g. RUNNING, DONE)")
+    .option("--wide", "on a terminal: every column in full, whatever its width")
     .option("--json", "print an array of jobs as JSON")
     .action(async (opts) => (await import("./commands/list.ts")).listCommand(ctx, opts));
 
@@ -80,7 +82,8 @@ export function buildProgram(ctx: CliContext): Command {
   program
     .command("sync")
     .description("one SSH session: upload new jobs, let the agent submit within limits, collect states")
-    .option("--dry-run", "print the plan and the new jobs' scripts; connect to nothing, change nothing")
+    .option("--dry-run", "print what would be sent; connect to nothing, change nothing")
+    .option("--scripts", "with --dry-run: print each batch script too")
     .option("--download", "also fetch the results of finished jobs, in the same session")
     .option("--no-download", "do not fetch results this time, whatever download_results says")
     .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
@@ -114,11 +117,30 @@ export function buildProgram(ctx: CliContext): Command {
 
   program
     .command("retry")
-    .description("send FAILED, TIMEOUT, LOST or CANCELLED jobs again at the next sync")
+    .description(
+      "send FAILED, TIMEOUT, LOST or CANCELLED jobs (DONE ones with --force) again at the next sync",
+    )
     .argument("<job...>", "job ids")
     .option("--restart", "keep the previous run under run.N/ and continue from its CONTCAR")
+    .option("--force", "also DONE jobs (a convergence rerun)")
     .option("--json", "print the jobs as JSON")
     .action(async (jobs, opts) => (await import("./commands/retry.ts")).retryCommand(ctx, jobs, opts));
+
+  program
+    .command("edit")
+    .description("change the variables of a job not sent yet, or of one that ended (for its next retry)")
+    .argument("<job>", "job id")
+    .option("--set <KEY=VALUE>", "template variable for this job (repeatable)", collect, [])
+    .option("--json", "print the job as JSON")
+    .action(async (job, opts) => (await import("./commands/edit.ts")).editCommand(ctx, job, opts));
+
+  program
+    .command("rm")
+    .description("forget jobs that are not on the cluster right now (never sent, or ended)")
+    .argument("<job...>", "job ids")
+    .option("--remote", "also remove their folders on the cluster, at the next sync")
+    .option("--json", "print what was removed as JSON")
+    .action(async (jobs, opts) => (await import("./commands/rm.ts")).rmCommand(ctx, jobs, opts));
 
   const template = program.command("template").description("batch-script templates");
   template
@@ -151,7 +173,12 @@ export function buildProgram(ctx: CliContext): Command {
 
   for (const cmd of [program, ...program.commands, ...template.commands]) {
     cmd.exitOverride();
-    cmd.configureOutput({ writeOut: (s) => ctx.out.write(s), writeErr: (s) => ctx.err.write(s) });
+    // Usage errors are printed by reportError, like every other error.
+    cmd.configureOutput({
+      writeOut: (s) => ctx.out.write(s),
+      writeErr: (s) => ctx.err.write(s),
+      outputError: () => {},
+    });
   }
   return program;
 }
@@ -163,22 +190,45 @@ export async function runCli(argv: string[], ctx: CliContext = processContext())
     await program.parseAsync(argv, { from: "user" });
     return typeof process.exitCode === "number" ? process.exitCode : ExitCode.ok;
   } catch (e) {
-    return reportError(ctx, e);
+    return reportError(ctx, e, argv, program);
   }
 }
 
-function reportError(ctx: CliContext, e: unknown): number {
+/** Every failure leaves here: one `chasqui: ...` line and a hint, and with --json the same as JSON. */
+function reportError(ctx: CliContext, e: unknown, argv: readonly string[], program: Command): number {
+  if (e instanceof OutputClosed) return ExitCode.ok;
+  let error: ChasquiError;
   if (e instanceof CommanderError) {
     // --help and --version end this way too.
     if (e.exitCode === 0 || e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
-    return ExitCode.badInput;
+    error = usageError(e, argv, program);
+  } else if (isChasquiError(e)) {
+    error = e;
+  } else {
+    error =
+      fromSystemError(e) ??
+      new ChasquiError(`unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   }
-  if (isChasquiError(e)) {
-    write(ctx.err, `chasqui: ${e.message}`);
-    if (e.hint) write(ctx.err, `hint: ${e.hint}`);
-    return e.exitCode;
+  write(ctx.err, `chasqui: ${error.message}`);
+  if (error.hint) write(ctx.err, `hint: ${error.hint}`);
+  if (argv.includes("--json") && !error.outputWritten) {
+    const json = { error: { message: error.message, hint: error.hint ?? null, exit_code: error.exitCode } };
+    write(ctx.out, JSON.stringify(json, null, 2));
   }
-  const message = e instanceof Error ? (e.stack ?? e.message) : String(e);
-  write(ctx.err, `chasqui: unexpected error: ${message}`);
-  return ExitCode.failure;
+  return error.exitCode;
+}
+
+/** commander's `error: ...` as one of ours, with the help of the command it was about. */
+function usageError(e: CommanderError, argv: readonly string[], program: Command): ChasquiError {
+  const message = e.message
+    .replace(/^error: /, "")
+    .replace(/\s*\n\s*/g, " ")
+    .trim();
+  const names = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
+  const command = argv.find((a) => names.has(a));
+  const sub = command === "template" ? argv[argv.indexOf("template") + 1] : undefined;
+  const help = ["chasqui", command, sub && !sub.startsWith("-") ? sub : undefined, "--help"]
+    .filter(Boolean)
+    .join(" ");
+  return new ChasquiError(message, { exitCode: ExitCode.badInput, hint: `\`${help}\` shows the usage.` });
 }

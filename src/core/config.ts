@@ -1,4 +1,5 @@
 // The workstation config (config.json): its shape, defaults, and pure validation.
+import { didYouMean } from "./closest.ts";
 import { isValidJobId } from "./job.ts";
 import { isValidResultGlob } from "./resultFiles.ts";
 
@@ -35,6 +36,8 @@ export interface Config {
   /** A login node that compute nodes reach by the cluster's own ssh, where a finishing job runs
    * the agent when qsub does not work on compute nodes; null = on the compute node itself. */
   trigger_host: string | null;
+  /** An input file larger than this (MB) is refused by `add` unless --force. */
+  max_input_mb: number;
 }
 
 /** VASP's main outputs, the script's stdout, and the scheduler's output (chasqui.out/err as the
@@ -82,22 +85,51 @@ export function defaultConfig(host: string): Config {
     results_dir: null,
     lost_grace_seconds: 600,
     trigger_host: null,
+    max_input_mb: 200,
   };
 }
 
 // The variables every default template uses, checked where they are given so that a bad value
-// is refused at once instead of by the scheduler at submission.
+// is refused at once instead of by the scheduler at submission (or worse, by the shell).
 const WELL_KNOWN_VARS: Record<string, { test: RegExp; form: string }> = {
   walltime: { test: /^(\d+-)?(\d+:)?[0-5]?\d:[0-5]\d$/, form: "[[H]H:]MM:SS, e.g. 01:30:00" },
   nodes: { test: /^[1-9]\d{0,5}$/, form: "a positive whole number" },
   ncpus: { test: /^[1-9]\d{0,5}$/, form: "a positive whole number" },
+  queue: { test: /^[A-Za-z0-9._@+:-]*$/, form: "one word (letters, digits, . _ @ + : -)" },
+  account: { test: /^[A-Za-z0-9._@+:-]*$/, form: "one word (letters, digits, . _ @ + : -)" },
 };
 
-/** Why a value of a well-known template variable is wrong, or null. */
+// `command` is a shell command line on purpose (tabs and line breaks allowed); every other value
+// lands in a directive or a shell word, where a line break would start a line of shell.
+const CONTROL = /[\u0000-\u001f\u007f]/;
+const CONTROL_IN_COMMAND = /[\u0000-\u0008\u000b-\u001f\u007f]/;
+
+/** Why a template variable's value is wrong, or null. */
 export function wellKnownVarProblem(name: string, value: string): string | null {
+  if ((name === "command" ? CONTROL_IN_COMMAND : CONTROL).test(value)) {
+    return `${name}=${JSON.stringify(value)}: ${name} contains a control character (a line break?), which would end up as a line of its own in every batch script`;
+  }
   const rule = WELL_KNOWN_VARS[name];
   if (!rule || rule.test.test(value)) return null;
   return `${name}=${JSON.stringify(value)}: ${name} must be ${rule.form}`;
+}
+
+/** Variables the user sets that are not template variables: per-job settings of chasqui's own. */
+export const JOB_SETTINGS = ["download_globs"] as const;
+
+/**
+ * Names in `vars` that the template does not read (a typo like `wallclock`), each with the closest
+ * name it does read. `used` is what the template and its partials read.
+ */
+export function unusedVariables(
+  vars: Readonly<Record<string, string>>,
+  used: ReadonlySet<string>,
+  template: string,
+): string[] {
+  const known = [...used, ...JOB_SETTINGS];
+  return Object.keys(vars)
+    .filter((k) => !known.includes(k))
+    .map((k) => `${k}: template ${template} has no variable "${k}"${didYouMean(k, known)}`);
 }
 
 const HOST_WORD = /^[A-Za-z0-9._-]+(@[A-Za-z0-9._-]+)?$/;
@@ -130,8 +162,9 @@ export function validateConfig(raw: unknown): ConfigCheck {
     r.download_globs = r.download;
     delete r.download;
   }
+  // A misspelt key (max_queue) would silently mean the default: it is an error, named.
   for (const key of Object.keys(r)) {
-    if (!known.has(key)) warnings.push(`unknown key "${key}" ignored`);
+    if (!known.has(key)) errors.push(`unknown key "${key}"${didYouMean(key, known)}`);
   }
   const optString = (
     key: "user" | "identity" | "known_hosts" | "otp_command" | "work_root" | "results_dir",
@@ -160,7 +193,7 @@ export function validateConfig(raw: unknown): ConfigCheck {
     if (r.scheduler !== "pbs" && r.scheduler !== "slurm") errors.push('scheduler: must be "pbs" or "slurm"');
     else out.scheduler = r.scheduler;
   }
-  for (const key of ["max_queued", "max_running", "lost_grace_seconds"] as const) {
+  for (const key of ["max_queued", "max_running", "lost_grace_seconds", "max_input_mb"] as const) {
     const v = r[key];
     if (v === undefined) continue;
     if (!Number.isInteger(v) || (v as number) < (key === "lost_grace_seconds" ? 0 : 1)) {

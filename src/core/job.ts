@@ -1,6 +1,8 @@
 // The job record kept in the store, and the pure operations on it (ids, transitions).
+import { createHash } from "node:crypto";
 import type { RunSummary } from "./runSummary.ts";
 import { canTransition, type HistoryEntry, IllegalTransitionError, type JobState } from "./states.ts";
+import { transliterate } from "./transliterate.ts";
 
 export interface Job {
   /** Unique, safe as a file name and a shell word: [A-Za-z0-9._-], at most 64. */
@@ -55,13 +57,15 @@ export function isValidJobId(id: string): boolean {
  * keeps ids unique against `taken`.
  */
 export function makeJobId(name: string, taken: ReadonlySet<string>): string {
-  let base = name
+  let base = transliterate(name)
     .normalize("NFKD")
     .replace(/[\u0300-\u036f]/g, "")
     .replace(/[^A-Za-z0-9._-]+/g, "_")
-    .replace(/^[._]+/, "")
+    // Never a leading "-" (it would read as an option) or "." (a hidden file).
+    .replace(/^[-._]+/, "")
     .replace(/_+$/, "");
-  if (base === "") base = "job";
+  // A name in a script with no Latin reading (CJK, ...): a short hash, the same for the same name.
+  if (!/[A-Za-z0-9]/.test(base)) base = `job-${createHash("sha256").update(name).digest("hex").slice(0, 6)}`;
   base = base.slice(0, 56);
   if (!taken.has(base)) return base;
   for (let n = 2; ; n++) {

@@ -1,5 +1,6 @@
 // Pure checks for `chasqui add`: which folders become which jobs, or every reason they cannot.
 import { isValidJobId, type Job, makeJobId, newJob } from "./job.ts";
+import { alreadyAddedHint } from "./jobRules.ts";
 
 export const REQUIRED_INPUTS = ["POSCAR", "INCAR", "KPOINTS"] as const;
 
@@ -10,8 +11,12 @@ export interface FolderScan {
   /** Absolute, symlinks resolved. */
   path: string;
   problem: string | null;
-  /** Regular files at the top of the folder, with their sizes and whether they look like text. */
-  files: Map<string, { size: number; text: boolean }>;
+  /** Regular files at the top of the folder: size, whether they look like text, all blank. */
+  files: Map<string, { size: number; text: boolean; blank: boolean }>;
+  /** Entries that are not regular files (folders, FIFOs, ...), by name: what they are. */
+  special: Map<string, string>;
+  /** Every entry's name, for "names are case-sensitive" hints. */
+  names: string[];
 }
 
 export interface AddRequest {
@@ -22,6 +27,9 @@ export interface AddRequest {
   vars: Record<string, string>;
   existing: readonly Job[];
   now: Date;
+  /** Inputs larger than this many MB need `force` (config max_input_mb). */
+  maxInputMb: number;
+  force: boolean;
 }
 
 export interface AddPlan {
@@ -31,18 +39,41 @@ export interface AddPlan {
 
 const CONTROL = /[\u0000-\u001f\u007f]/;
 
+/** Why input `name` of a folder cannot make a VASP run ("missing" when simply absent), or null. */
+function inputProblem(folder: FolderScan, name: string): string | null {
+  const info = folder.files.get(name);
+  if (!info) {
+    const kind = folder.special.get(name);
+    if (kind) return `${name} is ${kind}, not a file`;
+    const lookalike = folder.names.find((n) => n !== name && n.toUpperCase() === name);
+    if (lookalike)
+      return `missing ${name} (there is "${lookalike}": names are case-sensitive, VASP reads ${name})`;
+    return "missing";
+  }
+  if (info.size === 0) return `${name} is empty`;
+  if (!info.text) return `${name} is not a text file`;
+  if (info.blank) return `${name} has only blank lines`;
+  return null;
+}
+
 export function planAdd(req: AddRequest): AddPlan {
   const errors: string[] = [];
   if (req.name !== undefined && req.folders.length !== 1) {
     errors.push(`--name names one job, but ${req.folders.length} folders were given`);
   }
-  if (req.name !== undefined && !isValidJobId(req.name)) {
+  if (req.name !== undefined && (!isValidJobId(req.name) || req.name.startsWith("-"))) {
     errors.push(
-      `--name ${JSON.stringify(req.name)}: use 1-64 letters, digits, ".", "_" or "-" (it names files and shell words on the cluster)`,
+      `--name ${JSON.stringify(req.name)}: use 1-64 letters, digits, ".", "_" or "-", not starting with "-" (it names files and shell words on the cluster)`,
     );
   }
   const byPath = new Map(req.existing.map((j) => [j.local_path, j]));
   const taken = new Set(req.existing.map((j) => j.id));
+  const holder = req.name === undefined ? undefined : req.existing.find((j) => j.id === req.name);
+  if (holder) {
+    errors.push(
+      `--name ${req.name}: a job of that id exists already (${holder.state}, ${holder.local_path}); choose another name`,
+    );
+  }
   const seen = new Set<string>();
   const jobs: Job[] = [];
   for (const folder of req.folders) {
@@ -58,21 +89,27 @@ export function planAdd(req: AddRequest): AddPlan {
     seen.add(folder.path);
     const known = byPath.get(folder.path);
     if (known) {
-      errors.push(
-        `${where}: already added as job ${known.id} (${known.state}); use \`chasqui retry ${known.id}\` to run it again`,
-      );
+      errors.push(`${where}: already added as job ${known.id} (${known.state}); ${alreadyAddedHint(known)}`);
       continue;
     }
     const required: string[] = [...REQUIRED_INPUTS, ...(req.needsPotcar ? ["POTCAR"] : [])];
-    const missing = required.filter((f) => !folder.files.has(f));
-    if (missing.length > 0) {
-      errors.push(`${where}: missing ${missing.join(", ")}`);
+    const missing = required.filter((f) => !folder.files.has(f) && inputProblem(folder, f) === "missing");
+    const inputProblems = [
+      ...(missing.length > 0 ? [`missing ${missing.join(", ")}`] : []),
+      ...required.map((f) => inputProblem(folder, f)).filter((p) => p !== null && p !== "missing"),
+    ];
+    if (inputProblems.length > 0) {
+      errors.push(...inputProblems.map((p) => `${where}: ${p}`));
       continue;
     }
-    for (const f of ["INCAR", "POSCAR", "KPOINTS"]) {
-      const info = folder.files.get(f)!;
-      if (info.size === 0) errors.push(`${where}: ${f} is empty`);
-      else if (!info.text) errors.push(`${where}: ${f} is not a text file`);
+    if (!req.force) {
+      for (const [f, info] of folder.files) {
+        const mb = info.size / 1024 / 1024;
+        if (mb > req.maxInputMb)
+          errors.push(
+            `${where}: ${f} is ${mb.toFixed(0)} MB, over max_input_mb (${req.maxInputMb}): add --force to send it anyway`,
+          );
+      }
     }
     const base = folder.path.split("/").filter(Boolean).pop() ?? "job";
     const name = req.name ?? base;

@@ -25,6 +25,11 @@ export function templateNeedsPotcar(source: string): boolean {
   return !NO_POTCAR_LINE.test(source);
 }
 
+/** A template that passes the project as `#PBS -A {{account}}`, as PBS Professional sites require. */
+export function needsAccount(templateSource: string): boolean {
+  return /^#PBS[ \t]+-A[ \t]+\{\{\s*account\s*\}\}/m.test(templateSource);
+}
+
 /** One POSIX shell word for `s`, single-quoted unless it is plainly safe. */
 export function shellWordFor(s: string): string {
   if (s !== "" && /^[A-Za-z0-9_./:@%+,=-]+$/.test(s)) return s;
@@ -60,6 +65,54 @@ export function remotePaths(config: Pick<Config, "remote_dir" | "work_root">, jo
     work_root_sh: remotePathWord(workRoot),
     work_dir_sh: remotePathWord(joinRemote(workRoot, jobId)),
   };
+}
+
+// Helpers of Handlebars itself: names in a template that are not variables.
+const HELPERS = new Set(["if", "unless", "each", "with", "lookup", "log", "this"]);
+
+/**
+ * The variables a template reads, with those of the partials it includes (NAME_sh counts as
+ * NAME). Unparsable sources count as reading nothing: rendering reports their errors.
+ */
+export function usedVariables(source: string, partials: Readonly<Record<string, string>> = {}): Set<string> {
+  const used = new Set<string>();
+  const visited = new Set<string>();
+  const visit = (node: unknown): void => {
+    if (Array.isArray(node)) {
+      for (const n of node) visit(n);
+      return;
+    }
+    if (typeof node !== "object" || node === null) return;
+    const n = node as { type?: string; parts?: string[]; data?: boolean; name?: { original?: unknown } };
+    if (n.type === "PathExpression" && !n.data && n.parts?.length === 1) {
+      const name = n.parts[0]!;
+      const provided = (PROVIDED_VARIABLES as readonly string[]).includes(name);
+      if (!HELPERS.has(name))
+        used.add(!provided && name.endsWith("_sh") && name.length > 3 ? name.slice(0, -3) : name);
+    }
+    if (n.type === "PartialStatement" || n.type === "PartialBlockStatement") {
+      const partial = String(n.name?.original ?? "");
+      if (partial in partials && !visited.has(partial)) {
+        visited.add(partial);
+        parseQuietly(partials[partial]!, visit);
+      }
+    }
+    for (const [key, value] of Object.entries(node)) {
+      // A partial's name is not a variable.
+      if (key === "name" && n.type?.startsWith("Partial")) continue;
+      if (typeof value === "object") visit(value);
+    }
+  };
+  parseQuietly(source, visit);
+  return used;
+}
+
+function parseQuietly(source: string, visit: (ast: unknown) => void): void {
+  try {
+    visit(Handlebars.parse(source));
+  } catch {
+    // A syntax error is reported where the template is rendered.
+  }
 }
 
 /** DEFAULT_VARS < config.vars < job.vars < what chasqui provides. */

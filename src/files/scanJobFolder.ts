@@ -2,6 +2,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { FolderScan } from "../core/planAdd.ts";
+import { fsProblem } from "../errors.ts";
 
 /** Outputs of VASP and the scheduler: never uploaded as inputs, and what downloads bring back. */
 const OUTPUT_NAMES = new Set([
@@ -32,13 +33,33 @@ function looksLikeText(head: Buffer): boolean {
   return !head.toString("utf8").includes("\ufffd");
 }
 
+/** What a non-regular entry is, in words. */
+function kindOf(st: import("node:fs").Stats): string {
+  if (st.isDirectory()) return "a folder";
+  if (st.isFIFO()) return "a named pipe (FIFO)";
+  if (st.isSocket()) return "a socket";
+  if (st.isCharacterDevice() || st.isBlockDevice()) return "a device";
+  return "not a regular file";
+}
+
+const INPUTS = ["POSCAR", "INCAR", "KPOINTS", "POTCAR"];
+
+/** Why the file system refused, in words (never an errno code). */
+function why(e: unknown): string {
+  return fsProblem(e)?.what ?? (e instanceof Error ? e.message : String(e));
+}
+
 export async function scanJobFolder(arg: string, cwd: string): Promise<FolderScan> {
-  const files = new Map<string, { size: number; text: boolean }>();
+  const files: FolderScan["files"] = new Map();
+  const special = new Map<string, string>();
+  const names: string[] = [];
   const scan = (problem: string | null, p = path.resolve(cwd, arg)): FolderScan => ({
     arg,
     path: p,
     problem,
     files,
+    special,
+    names,
   });
   let real: string;
   try {
@@ -46,7 +67,7 @@ export async function scanJobFolder(arg: string, cwd: string): Promise<FolderSca
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
     if (code === "ELOOP") return scan("is a symlink loop");
-    return scan(code === "ENOENT" ? "no such folder" : `cannot open (${code ?? String(e)})`);
+    return scan(code === "ENOENT" ? "no such folder" : `cannot open it: ${why(e)}`);
   }
   const st = await fs.stat(real);
   if (!st.isDirectory()) return scan("is not a folder", real);
@@ -54,9 +75,10 @@ export async function scanJobFolder(arg: string, cwd: string): Promise<FolderSca
   try {
     entries = await fs.readdir(real, { withFileTypes: true });
   } catch (e) {
-    return scan(`cannot list (${(e as NodeJS.ErrnoException).code ?? String(e)})`, real);
+    return scan(`cannot list it: ${why(e)}`, real);
   }
   for (const entry of entries) {
+    names.push(entry.name);
     const full = path.join(real, entry.name);
     let info: import("node:fs").Stats;
     try {
@@ -64,24 +86,34 @@ export async function scanJobFolder(arg: string, cwd: string): Promise<FolderSca
     } catch (e) {
       const code = (e as NodeJS.ErrnoException).code;
       // A dangling link or a loop inside the folder is only a problem when it is an input we need.
-      if (["POSCAR", "INCAR", "KPOINTS", "POTCAR"].includes(entry.name)) {
-        return scan(`${entry.name} cannot be read (${code === "ELOOP" ? "symlink loop" : code})`, real);
+      if (INPUTS.includes(entry.name)) {
+        return scan(`${entry.name} cannot be read: ${code === "ELOOP" ? "a symlink loop" : why(e)}`, real);
       }
       continue;
     }
-    if (!info.isFile()) continue;
+    if (!info.isFile()) {
+      special.set(entry.name, kindOf(info));
+      continue;
+    }
     let text = true;
-    if (["POSCAR", "INCAR", "KPOINTS"].includes(entry.name) && info.size > 0) {
-      const handle = await fs.open(full, "r");
+    let blank = info.size === 0;
+    if (INPUTS.includes(entry.name) && info.size > 0) {
       try {
-        const head = Buffer.alloc(Math.min(info.size, 4096));
-        await handle.read(head, 0, head.length, 0);
-        text = looksLikeText(head);
-      } finally {
-        await handle.close();
+        const handle = await fs.open(full, "r");
+        try {
+          const head = Buffer.alloc(Math.min(info.size, 4096));
+          await handle.read(head, 0, head.length, 0);
+          text = looksLikeText(head);
+          // Only small files can be all blank lines worth checking (a KPOINTS is a few lines).
+          blank = info.size <= head.length && head.toString("utf8").trim() === "";
+        } finally {
+          await handle.close();
+        }
+      } catch (e) {
+        return scan(`${entry.name} cannot be read: ${why(e)}`, real);
       }
     }
-    files.set(entry.name, { size: info.size, text });
+    files.set(entry.name, { size: info.size, text, blank });
   }
   return scan(null, real);
 }

@@ -10,6 +10,7 @@ shopt -s nullglob
 
 TMPD=$(mktemp -d "${TMPDIR:-/tmp}/chasqui-state.XXXXXX") || exit 1
 OPEN=${OPEN:-}
+REMOVE=${REMOVE:-}
 trap 'rm -rf "$TMPD"' EXIT
 
 section() { # NAME FILE
@@ -76,6 +77,21 @@ snapshot_ids() {
   done <<<"$OPEN"
 }
 
+# `chasqui rm --remote`: a forgotten job's work folder, flag, marks and scripts go. Never a job
+# the agent could still submit (a script in waiting/ or submitting/ stays, and so does the job).
+remove_jobs() {
+  local id
+  while IFS= read -r id; do
+    [[ $id =~ ^[A-Za-z0-9._-]{1,64}$ ]] && [ "$id" != . ] && [ "$id" != .. ] || continue
+    if [ -e "$R/waiting/$id.sh" ] || [ -e "$R/submitting/$id.sh" ]; then
+      echo "remove_refused=$id"
+      continue
+    fi
+    rm -rf "${W:?}/$id" && rm -f "$R/completed/$id.flag" "$R/cancelled/$id.sh" "$R/cancelled/$id.mark" \
+      "$R/submitted/$id.sh" "$R/rejected/$id.sh" && echo "removed=$id"
+  done <<<"$REMOVE"
+}
+
 # `chasqui cancel`: the agent (deployed first, as a sync would) cancels under its lock. Its lines
 # go to stdout as they are; a deploy line, if any, goes first as "@deployed=V".
 cancel_main() {
@@ -93,6 +109,7 @@ main() {
   {
     echo "home=$HOME"
     deploy_agent || echo "deploy_error=cannot write $R/agent.sh"
+    [ -z "$REMOVE" ] || remove_jobs
     # cancel --next-sync: before the agent runs, so a waiting script is never submitted.
     if [ -n "$CANCEL" ]; then
       local -a cancel_args

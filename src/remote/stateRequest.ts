@@ -15,6 +15,8 @@ export interface StateRequest {
   cancel?: readonly string[];
   /** chasqui's open jobs (ID=SCHEDULER_ID, or ID), whose fate the scheduler snapshot asks about. */
   open?: readonly string[];
+  /** Jobs forgotten with `rm --remote`: their folders and files on the cluster go. */
+  remove?: readonly string[];
 }
 
 export function agentConf(config: StateRequest["config"]): string {
@@ -32,6 +34,7 @@ function header(
   return [
     `CANCEL=${shellQuote((req.cancel ?? []).join("\n"))}`,
     `OPEN=${shellQuote((req.open ?? []).join("\n"))}`,
+    `REMOVE=${shellQuote((req.remove ?? []).join("\n"))}`,
     `R=${req.remoteDirSh}`,
     `W=${req.workRootSh}`,
     `OFFSET=${req.offset ?? 0}`,

@@ -5,7 +5,7 @@ import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { Adapter } from "lowdb";
-import { StoreError } from "../errors.ts";
+import { FileError, StoreError } from "../errors.ts";
 
 export interface DurableJsonFileOptions<T> {
   /**
@@ -34,7 +34,7 @@ export class DurableJsonFile<T> implements Adapter<T> {
       text = await fs.readFile(this.file, "utf8");
     } catch (e) {
       if (errnoCode(e) === "ENOENT") return null;
-      throw new StoreError(`cannot read ${this.file}: ${errorMessage(e)}`, { cause: e });
+      throw new FileError("read", this.file, e);
     }
     let raw: unknown;
     try {
@@ -66,7 +66,7 @@ export class DurableJsonFile<T> implements Adapter<T> {
       await fs.rename(temp, this.file);
     } catch (e) {
       await fs.rm(temp, { force: true }).catch(() => {});
-      throw new StoreError(`cannot write ${this.file}: ${errorMessage(e)}`, { cause: e });
+      throw new FileError("write", this.file, e);
     }
     await fsyncDir(dir);
   }

@@ -5,9 +5,9 @@ import * as path from "node:path";
 import { Low } from "lowdb";
 import { isValidJobId, type Job } from "../core/job.ts";
 import { isJobState } from "../core/states.ts";
-import { StoreError } from "../errors.ts";
+import { ExitCode, StoreError } from "../errors.ts";
 import { DurableJsonFile, removeStrayTempFiles } from "./durableFile.ts";
-import { acquireLock } from "./lock.ts";
+import { acquireLock, type LockHolder } from "./lock.ts";
 
 export const STORE_FILE = "jobs.json";
 export const LOCK_FILE = "jobs.lock";
@@ -25,6 +25,8 @@ export interface StoreData {
   log_cursor: LogCursor | null;
   /** ISO-8601 time of the last complete sync. */
   last_sync: string | null;
+  /** Job ids forgotten with `rm --remote`: the next sync removes their folders on the cluster. */
+  remote_removals: string[];
 }
 
 type RawStore = Record<string, unknown>;
@@ -62,11 +64,13 @@ export const MIGRATIONS: readonly Migration[] = [
       ? d.jobs.map((job: Record<string, unknown>) => ({ ...job, scheduler_note: null }))
       : d.jobs,
   }),
+  // 3 → 4: `rm --remote` leaves the cluster's side to the next sync.
+  (d) => ({ ...d, remote_removals: [] }),
 ];
 export const CURRENT_VERSION = MIGRATIONS.length + 1;
 
 export function emptyStore(): StoreData {
-  return { version: CURRENT_VERSION, jobs: [], log_cursor: null, last_sync: null };
+  return { version: CURRENT_VERSION, jobs: [], log_cursor: null, last_sync: null, remote_removals: [] };
 }
 
 /**
@@ -90,7 +94,7 @@ export function reviveStoreData(raw: unknown, file: string, migrations: readonly
   for (let v = version; v < current; v++) data = { ...migrations[v - 1]!(data), version: v + 1 };
   const problems = storeProblems(data);
   if (problems.length > 0) throw notAStore(file, problems.slice(0, 5).join("; "));
-  return data as unknown as StoreData;
+  return { remote_removals: [], ...data } as unknown as StoreData;
 }
 
 /** What is wrong with a store's shape (empty when nothing). Fields it does not know are kept. */
@@ -128,6 +132,12 @@ export function storeProblems(data: unknown): string[] {
   }
   if (d.last_sync !== null && typeof d.last_sync !== "string")
     problems.push('"last_sync" is not null or a time');
+  if (
+    d.remote_removals !== undefined &&
+    (!Array.isArray(d.remote_removals) ||
+      d.remote_removals.some((id) => typeof id !== "string" || !isValidJobId(id)))
+  )
+    problems.push('"remote_removals" is not a list of job ids');
   return problems;
 }
 
@@ -145,6 +155,8 @@ export interface StoreOptions {
   signal?: AbortSignal;
   /** Shown to another chasqui that finds the store locked. */
   command?: string;
+  /** Told once when another chasqui holds the lock and this one waits for it. */
+  onWait?: (holder: LockHolder | null) => void;
 }
 
 /** The store while its lock is held: given to withStoreLock's callback, dead after it returns. */
@@ -194,7 +206,9 @@ export function openStore(home: string, opts: StoreOptions = {}): JobStore {
     if (data.version !== CURRENT_VERSION)
       problems.unshift(`version ${data.version} is not ${CURRENT_VERSION}`);
     if (problems.length > 0) {
-      throw new StoreError(`refusing to write an invalid job store to ${file}: ${problems.join("; ")}`);
+      throw new StoreError(`refusing to write an invalid job store to ${file}: ${problems.join("; ")}`, {
+        exitCode: ExitCode.failure,
+      });
     }
     const db = new Low<StoreData>(adapter, data);
     await db.write();
@@ -209,6 +223,7 @@ export function openStore(home: string, opts: StoreOptions = {}): JobStore {
       ...(opts.signal === undefined ? {} : { signal: opts.signal }),
       ...(opts.command === undefined ? {} : { command: opts.command }),
       ...(opts.now === undefined ? {} : { now: opts.now }),
+      ...(opts.onWait === undefined ? {} : { onWait: opts.onWait }),
     });
     let alive = true;
     let queue: Promise<unknown> = Promise.resolve();

@@ -33,6 +33,8 @@ export interface AcquireOptions {
   heartbeatMs?: number;
   /** Clock for `started`; waiting uses the real clock. */
   now?: () => Date;
+  /** Called once when the lock is found held by a live holder and we start waiting. */
+  onWait?: (holder: LockHolder | null) => void;
 }
 
 export interface HeldLock {
@@ -71,6 +73,7 @@ export async function acquireLock(lockPath: string, opts: AcquireOptions = {}): 
   };
   const deadline = Date.now() + waitMs;
   let delay = 5;
+  let told = false;
   for (;;) {
     opts.signal?.throwIfAborted();
     if (await createExclusive(file, holder)) break;
@@ -78,6 +81,10 @@ export async function acquireLock(lockPath: string, opts: AcquireOptions = {}): 
     if (seen === null) continue; // released between our attempt and our look: try again at once
     if (isStale(seen, staleAfterMs) && (await breakLock(file, seen))) continue;
     if (Date.now() >= deadline) throw busyError(file, seen);
+    if (!told) {
+      told = true;
+      opts.onWait?.(seen.holder ?? null);
+    }
     await sleep(Math.max(1, Math.min(delay, deadline - Date.now())), opts.signal);
     delay = Math.min(delay * 2, 250);
   }

@@ -15,7 +15,7 @@ import { findJobs } from "../core/findJobs.ts";
 import type { Job } from "../core/job.ts";
 import { RemoteError } from "../errors.ts";
 import { cancelInput } from "../remote/stateRequest.ts";
-import { openStore } from "../store/jobStore.ts";
+import { openStore, type StoreOptions } from "../store/jobStore.ts";
 import { agentLimits, type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
 
 export interface CancelResult {
@@ -29,9 +29,12 @@ export interface CancelResult {
 export async function runCancel(
   home: string,
   ids: readonly string[],
-  opts: ConnectOptions & { now: () => Date; nextSync?: boolean },
+  opts: ConnectOptions & { now: () => Date; nextSync?: boolean; onLockWait?: StoreOptions["onWait"] },
 ): Promise<CancelResult[]> {
-  const store = openStore(home, { command: "chasqui cancel" });
+  const store = openStore(home, {
+    command: "chasqui cancel",
+    ...(opts.onLockWait ? { onWait: opts.onLockWait } : {}),
+  });
   return store.withLock(async (locked) => {
     const picked = findJobs(await locked.read(), ids);
     checkCancellable(picked);

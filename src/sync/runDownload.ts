@@ -16,7 +16,7 @@ import {
 } from "../remote/download.ts";
 import type { Session } from "../ssh/session.ts";
 import type { LockedStore } from "../store/jobStore.ts";
-import { openStore } from "../store/jobStore.ts";
+import { openStore, type StoreOptions } from "../store/jobStore.ts";
 import { type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
 
 const FINISHED = new Set(["DONE", "FAILED", "TIMEOUT"]);
@@ -114,10 +114,18 @@ export async function fetchInto(
 export async function runDownload(
   home: string,
   ids: readonly string[],
-  opts: ConnectOptions & DownloadSelection & { now: () => Date; onProgress?: (p: DownloadProgress) => void },
+  opts: ConnectOptions &
+    DownloadSelection & {
+      now: () => Date;
+      onProgress?: (p: DownloadProgress) => void;
+      onLockWait?: StoreOptions["onWait"];
+    },
 ): Promise<JobDownload[]> {
   const { config } = await readConfig(home);
-  const store = openStore(home, { command: "chasqui download" });
+  const store = openStore(home, {
+    command: "chasqui download",
+    ...(opts.onLockWait ? { onWait: opts.onLockWait } : {}),
+  });
   return store.withLock(async (locked) => {
     const picked = pickDownloads((await locked.read()).jobs, ids, opts);
     if (picked.length === 0) return [];

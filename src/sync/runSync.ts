@@ -8,20 +8,21 @@ import * as path from "node:path";
 import { readConfig } from "../config/configFile.ts";
 import { parseAgentLog } from "../core/agentLog.ts";
 import { applyCancelAnswer, cancelArgs, parseCancelReply } from "../core/cancel.ts";
+import type { Config } from "../core/config.ts";
 import { type Job, transition } from "../core/job.ts";
 import { type Change, parseCancelMarks, parseFlags, reconcile } from "../core/reconcile.ts";
 import { refuseRestart } from "../core/restart.ts";
 import type { RunSummary } from "../core/runSummary.ts";
 import { parseSchedulerSnapshot } from "../core/schedulerView.ts";
 import { FINAL_STATES } from "../core/states.ts";
-import { RemoteError } from "../errors.ts";
+import { InputError, RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
 import type { DownloadProgress, JobDownload } from "../remote/download.ts";
 import { parseMeta, splitSections, stateInput } from "../remote/stateRequest.ts";
 import { type UploadJob, uploadJobs } from "../remote/upload.ts";
 import type { Prompter } from "../ssh/prompter.ts";
 import type { SessionEvent } from "../ssh/session.ts";
-import { openStore } from "../store/jobStore.ts";
+import { openStore, type StoreOptions } from "../store/jobStore.ts";
 import { createJobRenderer } from "../templates/renderJob.ts";
 import { agentLimits, connectCluster, remoteDirs } from "./connect.ts";
 import { fetchInto, needsDownload } from "./runDownload.ts";
@@ -35,6 +36,8 @@ export interface SyncOptions {
   prompter: Prompter;
   now: () => Date;
   events?: (e: SessionEvent) => void;
+  /** Told once when another chasqui holds the store and this sync waits for it. */
+  onLockWait?: StoreOptions["onWait"];
 }
 
 export interface PlannedUpload {
@@ -56,6 +59,8 @@ export interface SyncSummary {
   changes: Change[];
   /** Only in a dry run: what would be uploaded, with each script. */
   plan: PlannedUpload[];
+  /** Jobs left in the local queue because their script cannot be rendered (the template's error). */
+  not_sent: { id: string; why: string }[];
   /** Results fetched (--download); in a dry run, the jobs already finished whose results would be. */
   downloaded: JobDownload[];
   download_plan: string[];
@@ -63,6 +68,8 @@ export interface SyncSummary {
   restart_refused: { id: string; why: string }[];
   /** Jobs cancelled on the cluster by this sync (`cancel --next-sync`) or found cancelled. */
   cancelled: string[];
+  /** Folders of jobs forgotten with `rm --remote` that this sync removed on the cluster. */
+  removed_remote: string[];
   /** The run summary of every job that finished in this sync (energy, steps, convergence). */
   summaries: Record<string, RunSummary | null>;
   /** Things the user should know. */
@@ -123,43 +130,69 @@ export function openJobArgs(jobs: readonly Job[]): string[] {
   });
 }
 
+/** Every job waiting to be sent, rendered; a job whose template broke after `add` is set aside. */
+async function planUploads(
+  home: string,
+  config: Config,
+  jobs: readonly Job[],
+): Promise<{ plan: PlannedUpload[]; notSent: { id: string; why: string }[] }> {
+  const render = createJobRenderer(home, config);
+  const plan: PlannedUpload[] = [];
+  const notSent: { id: string; why: string }[] = [];
+  for (const job of jobs.filter((j) => j.state === "QUEUED_LOCAL")) {
+    try {
+      plan.push({ id: job.id, files: await inputFiles(job), script: await render(job) });
+    } catch (e) {
+      if (!(e instanceof InputError)) throw e;
+      notSent.push({ id: job.id, why: e.message });
+    }
+  }
+  return { plan, notSent };
+}
+
 export async function runSync(home: string, opts: SyncOptions): Promise<SyncSummary> {
   const { config } = await readConfig(home);
-  const store = openStore(home, { command: "chasqui sync" });
+  const store = openStore(home, {
+    command: "chasqui sync",
+    ...(opts.onLockWait ? { onWait: opts.onLockWait } : {}),
+  });
+  const download = opts.download ?? config.download_results;
+  if (opts.dryRun) {
+    // It changes nothing: a consistent read is enough, and it never waits for a running sync.
+    const data = await store.read();
+    const { plan, notSent } = await planUploads(home, config, data.jobs);
+    return {
+      dry_run: true,
+      timestamp: opts.now().toISOString(),
+      uploaded: [],
+      submitted: [],
+      completed: [],
+      failed: [],
+      timeout: [],
+      lost: [],
+      cancelled: [],
+      changes: [],
+      plan,
+      not_sent: notSent,
+      downloaded: [],
+      download_plan: download ? data.jobs.filter(needsDownload).map((j) => j.id) : [],
+      restart_refused: [],
+      summaries: {},
+      removed_remote: [],
+      warnings: [],
+      scheduler_error: null,
+      ssh_requests: 0,
+      agent_deployed: null,
+      counts: countStates(data.jobs),
+    };
+  }
   return store.withLock(async (locked) => {
     const data = await locked.read();
-    const render = createJobRenderer(home, config);
-    // Render everything first: a template error stops the sync before any connection.
-    const plan: PlannedUpload[] = [];
-    for (const job of data.jobs.filter((j) => j.state === "QUEUED_LOCAL")) {
-      plan.push({ id: job.id, files: await inputFiles(job), script: await render(job) });
-    }
+    // Render everything first; a job that cannot be rendered stays behind with the reason in its
+    // history, and the others go.
+    const { plan, notSent } = await planUploads(home, config, data.jobs);
+    if (notSent.length > 0) await noteNotSent(locked, notSent, opts.now());
     const timestamp = opts.now().toISOString();
-    const download = opts.download ?? config.download_results;
-    if (opts.dryRun) {
-      return {
-        dry_run: true,
-        timestamp,
-        uploaded: [],
-        submitted: [],
-        completed: [],
-        failed: [],
-        timeout: [],
-        lost: [],
-        cancelled: [],
-        changes: [],
-        plan,
-        downloaded: [],
-        download_plan: download ? data.jobs.filter(needsDownload).map((j) => j.id) : [],
-        restart_refused: [],
-        summaries: {},
-        warnings: [],
-        scheduler_error: null,
-        ssh_requests: 0,
-        agent_deployed: null,
-        counts: countStates(data.jobs),
-      };
-    }
     const session = await connectCluster(config, {
       prompter: opts.prompter,
       acceptNewHostKey: opts.acceptNewHostKey,
@@ -209,6 +242,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
           config: agentLimits(config),
           cancel: cancelArgs(toCancel),
           open: openJobArgs(fresh.jobs),
+          remove: fresh.remote_removals,
         }),
         timeoutMs: 300_000,
       });
@@ -218,7 +252,14 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         );
       }
       const sections = splitSections(reply.stdout);
-      const meta = parseMeta(sections.get("meta")?.toString("utf8") ?? "");
+      const metaText = sections.get("meta")?.toString("utf8") ?? "";
+      const meta = parseMeta(metaText);
+      const linesOf = (key: string) =>
+        metaText
+          .split("\n")
+          .filter((l) => l.startsWith(`${key}=`))
+          .map((l) => l.slice(key.length + 1));
+      const removedRemote = new Set([...linesOf("removed"), ...linesOf("remove_refused")]);
       const how = meta.get("log_read");
       const prev = parseAgentLog(sections.get("log_prev") ?? Buffer.alloc(0), cursor.offset);
       const current = parseAgentLog(
@@ -227,6 +268,8 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
       );
       // cancel --next-sync: the agent answered before it ran; a job it could not reach keeps its request.
       const warnings: string[] = [];
+      for (const id of linesOf("remove_refused"))
+        warnings.push(`${id}: not removed on the cluster, its script still waits there to be submitted`);
       const cancelAnswers = parseCancelReply(sections.get("cancel")?.toString("utf8") ?? "");
       const cancelChanges: Change[] = [];
       const afterCancel = fresh.jobs.map((j) => {
@@ -277,6 +320,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         d.jobs = d.jobs.map((j) => next.get(j.id) ?? j);
         d.log_cursor = head === "" ? null : { offset: current.nextOffset, head };
         d.last_sync = timestamp;
+        d.remote_removals = d.remote_removals.filter((id) => !removedRemote.has(id));
       });
       const downloaded = download
         ? await fetchInto(session, locked, config, (await locked.read()).jobs.filter(needsDownload), {
@@ -297,12 +341,14 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         ...summarize(result.changes, uploaded),
         changes: result.changes,
         plan: [],
+        not_sent: notSent,
         downloaded,
         download_plan: [],
         restart_refused: restartRefused,
         summaries: Object.fromEntries(
           after.jobs.filter((j) => result.changes.some((c) => c.id === j.id)).map((j) => [j.id, j.summary]),
         ),
+        removed_remote: linesOf("removed"),
         warnings,
         scheduler_error: snapshot.error,
         ssh_requests: session.stats().execRequests,
@@ -312,6 +358,23 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
     } finally {
       await session.close();
     }
+  });
+}
+
+/** A job that cannot be rendered keeps its state; its history says why, once per reason. */
+async function noteNotSent(
+  locked: { update(fn: (d: { jobs: Job[] }) => void): Promise<unknown> },
+  notSent: readonly { id: string; why: string }[],
+  now: Date,
+): Promise<void> {
+  const why = new Map(notSent.map((n) => [n.id, `not sent: ${n.why}`]));
+  await locked.update((d) => {
+    d.jobs = d.jobs.map((j) => {
+      const reason = why.get(j.id);
+      if (reason === undefined || j.history.at(-1)?.reason === reason) return j;
+      const at = now.toISOString();
+      return { ...j, updated_at: at, history: [...j.history, { at, from: j.state, to: j.state, reason }] };
+    });
   });
 }
 

@@ -75,7 +75,7 @@ describe("chasqui binary", () => {
     expect(init.code).toBe(2);
     expect(init.stderr).toContain('walltime="banana": walltime must be [[H]H:]MM:SS');
     expect(s.snapshot().size).toBe(0);
-    expect(s.run(["init", "--host", "h"]).code).toBe(0);
+    expect(s.run(["init", "--host", "h", "--set", "account=PROJ"]).code).toBe(0);
     const before = s.snapshot();
     const add = s.run(["add", s.jobFolder("w"), "--set", "ncpus=many"]);
     expect(add.code).toBe(2);
@@ -85,7 +85,7 @@ describe("chasqui binary", () => {
 
   test("add refuses the whole batch when one folder is bad, and writes nothing", () => {
     const s = sandbox();
-    expect(s.run(["init", "--host", "h"]).code).toBe(0);
+    expect(s.run(["init", "--host", "h", "--set", "account=PROJ"]).code).toBe(0);
     const good = s.jobFolder("good");
     const { KPOINTS: _k, ...noKpoints } = VASP_FILES;
     const bad = s.jobFolder("bad", noKpoints);
@@ -107,7 +107,7 @@ describe("chasqui binary", () => {
 
   test("a user template overrides the built-in one without rebuilding", () => {
     const s = sandbox();
-    expect(s.run(["init", "--host", "h"]).code).toBe(0);
+    expect(s.run(["init", "--host", "h", "--set", "account=PROJ"]).code).toBe(0);
     expect(s.run(["add", s.jobFolder("j1")]).code).toBe(0);
     const init = s.run(["template", "init", "pbspro-vasp"]);
     expect(init.code).toBe(0);
@@ -125,7 +125,7 @@ describe("chasqui binary", () => {
 
   test("retry and cancel follow the transition table", () => {
     const s = sandbox();
-    expect(s.run(["init", "--host", "h"]).code).toBe(0);
+    expect(s.run(["init", "--host", "h", "--set", "account=PROJ"]).code).toBe(0);
     expect(s.run(["add", s.jobFolder("j1"), s.jobFolder("j2")]).code).toBe(0);
     const retry = s.run(["retry", "j1"]);
     expect(retry.code).toBe(2);
@@ -144,7 +144,7 @@ describe("chasqui binary", () => {
 
   test("a corrupt or newer store is refused and left byte-for-byte untouched", () => {
     const s = sandbox();
-    expect(s.run(["init", "--host", "h"]).code).toBe(0);
+    expect(s.run(["init", "--host", "h", "--set", "account=PROJ"]).code).toBe(0);
     const store = path.join(s.home, "jobs.json");
     for (const content of ['{"version": 1, "jobs": [', '{"version": 999, "jobs": []}\n']) {
       fs.writeFileSync(store, content);
@@ -158,14 +158,14 @@ describe("chasqui binary", () => {
 
   test("a broken config value is named, and nothing runs", () => {
     const s = sandbox();
-    expect(s.run(["init", "--host", "h"]).code).toBe(0);
+    expect(s.run(["init", "--host", "h", "--set", "account=PROJ"]).code).toBe(0);
     const file = path.join(s.home, "config.json");
     const config = JSON.parse(fs.readFileSync(file, "utf8"));
     fs.writeFileSync(file, JSON.stringify({ ...config, max_queued: -3 }));
     const r = s.run(["add", s.jobFolder("j")]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain("max_queued");
-    expect(s.run(["init", "--host", "h"]).code).toBe(2);
+    expect(s.run(["init", "--host", "h", "--set", "account=PROJ"]).code).toBe(2);
     expect(s.run(["init", "--host", "h", "--force"]).code).toBe(0);
   });
 });

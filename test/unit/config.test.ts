@@ -36,11 +36,16 @@ describe("validateConfig", () => {
   test("all problems are reported at once", () => {
     expect(validateConfig({ host: "", port: -1, max_queued: 0 }).errors).toHaveLength(3);
   });
-  test("unknown keys and odd limits are warnings, not errors", () => {
-    const check = validateConfig({ host: "h", colour: "blue", max_queued: 5, max_running: 10 });
+  test("odd limits are a warning; an unknown key is an error naming it, with the closest key", () => {
+    const check = validateConfig({ host: "h", max_queued: 5, max_running: 10 });
     expect(check.config).not.toBeNull();
-    expect(check.warnings.join("\n")).toContain("colour");
     expect(check.warnings.join("\n")).toContain("max_running");
+    const typo = validateConfig({ host: "h", max_queue: 5, colour: "blue" });
+    expect(typo.config).toBeNull();
+    expect(typo.errors).toEqual([
+      'unknown key "max_queue" (did you mean max_queued?)',
+      'unknown key "colour"',
+    ]);
   });
   test.each([[null], [[]], ["x"], [3]])("%j is not a config", (raw) => {
     expect(validateConfig(raw).config).toBeNull();

@@ -3,7 +3,7 @@ import { newJob } from "../../src/core/job.ts";
 import { type FolderScan, planAdd } from "../../src/core/planAdd.ts";
 
 const now = new Date("2026-01-01T00:00:00Z");
-const text = { size: 10, text: true };
+const text = { size: 10, text: true, blank: false };
 const folder = (
   p: string,
   names = ["POSCAR", "INCAR", "KPOINTS", "POTCAR"],
@@ -13,6 +13,8 @@ const folder = (
   path: p,
   problem,
   files: new Map(names.map((n) => [n, text])),
+  special: new Map(),
+  names,
 });
 const req = (folders: FolderScan[], extra: Partial<Parameters<typeof planAdd>[0]> = {}) =>
   planAdd({
@@ -23,6 +25,8 @@ const req = (folders: FolderScan[], extra: Partial<Parameters<typeof planAdd>[0]
     vars: {},
     existing: [],
     now,
+    maxInputMb: 200,
+    force: false,
     ...extra,
   });
 

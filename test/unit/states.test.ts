@@ -69,12 +69,20 @@ describe("job ids", () => {
     ["ge bulk", "ge_bulk"],
     ["a;b$(rm -rf)", "a_b_rm_-rf"],
     ["naïve", "naive"],
-    ["...", "job"],
-    ["日本", "job"],
+    ["-rf", "rf"],
+    ["кремний", "kremnii"],
+    ["Σίδηρος bulk", "Sidiros_bulk"],
   ])("%j → %j", (name, id) => {
     const made = makeJobId(name, new Set());
     expect(made).toBe(id);
     expect(isValidJobId(made)).toBe(true);
+  });
+  test("a name with no Latin reading gets a short hash: readable, stable, distinct", () => {
+    const a = makeJobId("日本", new Set());
+    expect(a).toMatch(/^job-[0-9a-f]{6}$/);
+    expect(makeJobId("日本", new Set())).toBe(a);
+    expect(makeJobId("中国", new Set())).not.toBe(a);
+    expect(makeJobId("...", new Set())).toMatch(/^job-[0-9a-f]{6}$/);
   });
   test("unique against taken ids, and at most 64 characters", () => {
     expect(makeJobId("a", new Set(["a", "a-2"]))).toBe("a-3");

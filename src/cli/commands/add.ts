@@ -8,12 +8,14 @@ import { InputError } from "../../errors.ts";
 import { scanJobFolder } from "../../files/scanJobFolder.ts";
 import { openStore } from "../../store/jobStore.ts";
 import { loadTemplate } from "../../templates/load.ts";
-import { type CliContext, write } from "../context.ts";
+import { renderProblem, VARIABLES_HINT, variableProblems } from "../../templates/renderJob.ts";
+import { type CliContext, storeOptions, write } from "../context.ts";
 
 export interface AddOptions {
   name?: string;
   template?: string;
   set: string[];
+  force?: boolean;
   json?: boolean;
 }
 
@@ -36,9 +38,11 @@ export async function addCommand(ctx: CliContext, dirs: string[], opts: AddOptio
   if (sets.errors.length > 0) throw new InputError(sets.errors.join("\n"));
   const templateName = opts.template ?? config.template;
   const template = await loadTemplate(ctx.home, templateName);
+  const problems = variableProblems(template, config, sets.vars);
+  if (problems.length > 0) throw new InputError(`nothing added:\n  ${problems.join("\n  ")}`, VARIABLES_HINT);
   const folders = await mapLimit(dirs, 32, (d) => scanJobFolder(d, process.cwd()));
-  const store = openStore(ctx.home, { command: "chasqui add" });
-  const added = await store.update((data) => {
+  const store = openStore(ctx.home, storeOptions(ctx, "chasqui add"));
+  const added = await store.update(async (data) => {
     const plan = planAdd({
       folders,
       name: opts.name,
@@ -47,6 +51,8 @@ export async function addCommand(ctx: CliContext, dirs: string[], opts: AddOptio
       vars: sets.vars,
       existing: data.jobs,
       now: ctx.now(),
+      maxInputMb: config.max_input_mb,
+      force: opts.force === true,
     });
     if (plan.errors.length > 0) {
       const n = plan.errors.length;
@@ -55,7 +61,13 @@ export async function addCommand(ctx: CliContext, dirs: string[], opts: AddOptio
         "Fix the folders above (or leave them out) and run `chasqui add` again.",
       );
     }
+    // One render proves them all: the jobs of one add share their template and variables.
+    const unrenderable = plan.jobs[0] && (await renderProblem(ctx.home, config, plan.jobs[0]));
+    if (unrenderable) throw new InputError(`nothing added: ${unrenderable.message}`, unrenderable.hint);
     data.jobs.push(...plan.jobs);
+    // An id used again is a new job: an `rm --remote` of the old one must not remove its folder.
+    const ids = new Set(plan.jobs.map((j) => j.id));
+    data.remote_removals = data.remote_removals.filter((id) => !ids.has(id));
     return plan.jobs;
   });
   if (opts.json) {

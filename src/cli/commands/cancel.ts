@@ -2,7 +2,7 @@
 // next sync with --next-sync (no login now).
 import { RemoteError } from "../../errors.ts";
 import { runCancel } from "../../sync/runCancel.ts";
-import { type CliContext, write } from "../context.ts";
+import { type CliContext, storeOptions, write } from "../context.ts";
 import { createTerminalPrompter } from "../prompt.ts";
 
 const SAY = {
@@ -25,6 +25,7 @@ export async function cancelCommand(
     prompter: createTerminalPrompter(),
     acceptNewHostKey: opts.acceptNewHostKey === true,
     now: ctx.now,
+    onLockWait: storeOptions(ctx, "chasqui cancel").onWait,
   });
   if (opts.json) write(ctx.out, JSON.stringify(results, null, 2));
   else

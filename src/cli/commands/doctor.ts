@@ -2,6 +2,7 @@
 
 import { readConfig } from "../../config/configFile.ts";
 import type { Config } from "../../core/config.ts";
+import { needsAccount } from "../../core/render.ts";
 import { ChasquiError, ExitCode } from "../../errors.ts";
 import doctorScript from "../../remote/doctor.sh" with { type: "text" };
 import { shellQuote } from "../../ssh/quote.ts";
@@ -31,11 +32,6 @@ export function parseKeyValues(text: string): Map<string, string> {
     if (eq > 0) out.set(line.slice(0, eq), line.slice(eq + 1));
   }
   return out;
-}
-
-/** A template that passes the project with `#PBS -A {{account}}`, as PBS Professional sites require. */
-export function needsAccount(templateSource: string): boolean {
-  return /^#PBS[ \t]+-A[ \t]+\{\{\s*account\s*\}\}/m.test(templateSource);
 }
 
 /** Pure: what the scheduler said when asked (server, then the configured queue). */
@@ -88,6 +84,11 @@ export function schedulerChecks(config: Config, facts: Map<string, string>): Che
     });
   }
   return checks;
+}
+
+/** Whether a failed login was refused over the host key (unknown or changed) rather than auth. */
+function hostKeyFailure(e: unknown): boolean {
+  return e instanceof Error && /host key/i.test(e.message);
 }
 
 /** Pure: the checks from what the cluster reported. */
@@ -179,7 +180,11 @@ export async function doctorCommand(
       },
     });
   } catch (e) {
+    // The failing step is a check like the others, in --json too.
+    const failed = hostKeyFailure(e) ? "host key" : "login";
+    checks.push({ name: failed, ok: false, detail: e instanceof Error ? e.message : String(e) });
     report();
+    if (opts.json && e instanceof ChasquiError) e.outputWritten = true;
     throw e;
   }
   try {
@@ -213,6 +218,9 @@ export async function doctorCommand(
     await session.close();
   }
   report();
-  if (checks.some((c) => !c.ok))
-    throw new ChasquiError("some checks failed (lines marked FIX)", { exitCode: ExitCode.failure });
+  if (checks.some((c) => !c.ok)) {
+    const failed = new ChasquiError("some checks failed (lines marked FIX)", { exitCode: ExitCode.failure });
+    failed.outputWritten = opts.json === true;
+    throw failed;
+  }
 }

@@ -1,6 +1,6 @@
 // `chasqui download [JOB...]`: results of finished jobs, in one session.
 import { runDownload } from "../../sync/runDownload.ts";
-import { type CliContext, write } from "../context.ts";
+import { type CliContext, storeOptions, write } from "../context.ts";
 import { progressBar } from "../progress.ts";
 import { createTerminalPrompter } from "../prompt.ts";
 import { describeDownloads } from "./sync.ts";
@@ -18,6 +18,7 @@ export async function downloadCommand(
     force: opts.force === true,
     now: ctx.now,
     onProgress: (p) => bar.update(p.bytes, p.total),
+    onLockWait: storeOptions(ctx, "chasqui download").onWait,
   }).finally(() => bar.done());
   if (opts.json) write(ctx.out, JSON.stringify(results, null, 2));
   else if (results.length === 0)

@@ -1,7 +1,8 @@
 // `chasqui init`: write the config from options, validated before anything is written.
 
 import { configExists, configPath, writeConfig } from "../../config/configFile.ts";
-import { defaultConfig, parseSetOptions, validateConfig } from "../../core/config.ts";
+import { defaultConfig, parseSetOptions, unusedVariables, validateConfig } from "../../core/config.ts";
+import { usedVariables } from "../../core/render.ts";
 import { InputError } from "../../errors.ts";
 import { type CliContext, write } from "../context.ts";
 
@@ -50,10 +51,11 @@ export async function initCommand(ctx: CliContext, opts: InitOptions): Promise<v
   const check = validateConfig(raw);
   const errors = [...sets.errors, ...check.errors];
   if (errors.length > 0 || !check.config) throw new InputError(`bad init options:\n  ${errors.join("\n  ")}`);
-  if (opts.template) {
-    const { loadTemplate } = await import("../../templates/load.ts");
-    await loadTemplate(ctx.home, opts.template);
-  }
+  const { loadTemplate } = await import("../../templates/load.ts");
+  const template = await loadTemplate(ctx.home, check.config.template);
+  const unused = unusedVariables(sets.vars, usedVariables(template.source, template.partials), template.name);
+  if (unused.length > 0)
+    throw new InputError(`bad init options:\n  ${unused.map((u) => `--set ${u}`).join("\n  ")}`);
   if ((await configExists(ctx.home)) && !opts.force) {
     throw new InputError(`${configPath(ctx.home)} exists already`, "Use --force to replace it.");
   }

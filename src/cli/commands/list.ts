@@ -8,8 +8,21 @@ import { renderTable } from "../table.ts";
 
 export interface ListOptions {
   state?: string;
+  wide?: boolean;
   json?: boolean;
 }
+
+// ANSI colours of the states on a terminal.
+const STATE_COLORS: Record<string, string> = {
+  DONE: "32",
+  RUNNING: "36",
+  SUBMITTED: "34",
+  UPLOADED: "34",
+  TIMEOUT: "33",
+  FAILED: "31",
+  LOST: "31",
+  CANCELLED: "2",
+};
 
 export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<void> {
   let state: JobState | undefined;
@@ -47,20 +60,26 @@ export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<v
     j.updated_at.replace("T", " ").slice(0, 19),
     j.local_path,
   ]);
+  // Ids are never cut (they are typed back); folders keep their last part; --wide cuts nothing.
+  const wide = opts.wide === true;
   write(
     ctx.out,
     renderTable(
       [
-        { header: "ID", max: 40 },
-        { header: "STATE" },
-        { header: "SCHED ID", max: 20 },
+        { header: "ID" },
+        { header: "STATE", color: (s) => STATE_COLORS[s.split(" ")[0]!] },
+        { header: "SCHED ID", ...(wide ? {} : { max: 20, shrinkTo: 8 }) },
         { header: "EXIT", align: "right" },
         { header: "ENERGY (eV)", align: "right" },
-        { header: "RESULTS" },
-        { header: "UPDATED (UTC)" },
-        { header: "FOLDER", max: 60 },
+        { header: "RESULTS", ...(wide ? {} : { shrinkTo: 7 }) },
+        { header: "UPDATED (UTC)", ...(wide ? {} : { shrinkTo: 10 }) },
+        { header: "FOLDER", ...(wide ? {} : { shrinkTo: 12, cut: "middle" as const }) },
       ],
       rows,
+      {
+        ...(ctx.columns !== undefined && !wide ? { width: ctx.columns } : {}),
+        color: ctx.color === true,
+      },
     ),
   );
   const counts = new Map<JobState, number>();

@@ -1,43 +1,23 @@
-// `chasqui retry JOB...`: FAILED, TIMEOUT, LOST or CANCELLED jobs go back to QUEUED_LOCAL; the next
+// `chasqui retry JOB...`: FAILED, TIMEOUT, LOST or CANCELLED jobs (DONE with --force) go back to QUEUED_LOCAL; the next
 // sync keeps the previous run under run.N/ on the cluster (and with --restart continues from CONTCAR).
 
 import { findJobs } from "../../core/findJobs.ts";
-import { transition } from "../../core/job.ts";
+import { checkRetryable, requeued } from "../../core/jobRules.ts";
 import { checkRestartable } from "../../core/restart.ts";
-import { RETRYABLE_STATES } from "../../core/states.ts";
-import { InputError } from "../../errors.ts";
 import { openStore } from "../../store/jobStore.ts";
-import { type CliContext, write } from "../context.ts";
+import { type CliContext, storeOptions, write } from "../context.ts";
 
 export async function retryCommand(
   ctx: CliContext,
   ids: string[],
-  opts: { restart?: boolean; json?: boolean },
+  opts: { restart?: boolean; force?: boolean; json?: boolean },
 ): Promise<void> {
   const now = ctx.now();
-  const jobs = await openStore(ctx.home, { command: "chasqui retry" }).update((data) => {
+  const jobs = await openStore(ctx.home, storeOptions(ctx, "chasqui retry")).update((data) => {
     const picked = findJobs(data, ids);
-    const bad = picked.filter((j) => !RETRYABLE_STATES.has(j.state));
-    if (bad.length > 0) {
-      throw new InputError(
-        `cannot retry ${bad.map((j) => `${j.id} (${j.state})`).join(", ")}: only FAILED, TIMEOUT, LOST or CANCELLED jobs can be retried`,
-      );
-    }
+    checkRetryable(picked, opts.force === true);
     if (opts.restart) checkRestartable(picked);
-    const out = picked.map((j) => {
-      const reason = opts.restart ? "retry --restart" : "retry";
-      const next = transition(j, "QUEUED_LOCAL", reason, now);
-      // Jobs cancelled before they ever reached the cluster have no previous run to keep.
-      const wasRemote = j.history.some((h) => h.to === "UPLOADED");
-      return {
-        ...next,
-        attempt: wasRemote ? j.attempt + 1 : j.attempt,
-        restart: Boolean(opts.restart) && wasRemote,
-        scheduler_id: null,
-        exit_code: null,
-        missing_since: null,
-      };
-    });
+    const out = picked.map((j) => requeued(j, opts.restart === true, now));
     const byId = new Map(out.map((j) => [j.id, j]));
     data.jobs = data.jobs.map((j) => byId.get(j.id) ?? j);
     return out;

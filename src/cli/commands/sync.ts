@@ -1,8 +1,8 @@
 // `chasqui sync`: one SSH session; a summary for people, or --json for scripts.
 import { ChasquiError, ExitCode } from "../../errors.ts";
 import type { JobDownload } from "../../remote/download.ts";
-import { runSync } from "../../sync/runSync.ts";
-import { type CliContext, write } from "../context.ts";
+import { runSync, type SyncSummary } from "../../sync/runSync.ts";
+import { type CliContext, storeOptions, write } from "../context.ts";
 import { bytes, energyCell } from "../jobView.ts";
 import { progressBar } from "../progress.ts";
 import { createTerminalPrompter } from "../prompt.ts";
@@ -27,7 +27,13 @@ export function describeDownloads(results: readonly JobDownload[]): string[] {
 
 export async function syncCommand(
   ctx: CliContext,
-  opts: { dryRun?: boolean; download?: boolean; acceptNewHostKey?: boolean; json?: boolean },
+  opts: {
+    dryRun?: boolean;
+    scripts?: boolean;
+    download?: boolean;
+    acceptNewHostKey?: boolean;
+    json?: boolean;
+  },
 ): Promise<void> {
   const bar = progressBar(ctx.err, "download", { enabled: !opts.json });
   const summary = await runSync(ctx.home, {
@@ -37,14 +43,20 @@ export async function syncCommand(
     prompter: createTerminalPrompter(),
     now: ctx.now,
     onDownloadProgress: (p) => bar.update(p.bytes, p.total),
+    onLockWait: storeOptions(ctx, "chasqui sync").onWait,
   }).finally(() => bar.done());
   if (opts.json) {
     write(ctx.out, JSON.stringify(summary, null, 2));
-    failIfSchedulerSilent(summary.scheduler_error);
+    failIfIncomplete(summary, true);
     return;
   }
+  for (const n of summary.not_sent) write(ctx.err, `not sent ${n.id}: ${n.why}`);
   if (summary.dry_run) {
-    write(ctx.out, `dry run: nothing was sent; ${summary.plan.length} job(s) would be uploaded`);
+    const files = summary.plan.reduce((n, p) => n + p.files.length, 0);
+    write(
+      ctx.out,
+      `dry run: nothing was sent; ${summary.plan.length} job(s) would be uploaded (${files} files)${summary.plan.length > 0 && !opts.scripts ? "; --scripts prints each batch script" : ""}`,
+    );
     if (summary.download_plan.length > 0) {
       write(
         ctx.out,
@@ -52,8 +64,10 @@ export async function syncCommand(
       );
     }
     for (const p of summary.plan) {
-      write(ctx.out, `\n== ${p.id}: ${p.files.join(", ")}\n${p.script}`);
+      if (opts.scripts) write(ctx.out, `\n== ${p.id}: ${p.files.join(", ")}\n${p.script}`);
+      else write(ctx.out, `  ${p.id}: ${p.files.join(", ")}`);
     }
+    failIfIncomplete(summary);
     return;
   }
   const line = (label: string, ids: string[]) => {
@@ -81,17 +95,33 @@ export async function syncCommand(
   for (const w of summary.warnings)
     if (silence === null || !w.includes(silence)) write(ctx.err, `warning: ${w}`);
   for (const l of describeDownloads(summary.downloaded)) write(ctx.out, `download   ${l}`);
+  for (const id of summary.removed_remote)
+    write(ctx.out, `removed    ${id}: its folder and files on the cluster`);
   if (summary.agent_deployed) write(ctx.out, `agent      deployed version ${summary.agent_deployed}`);
   const counts = Object.entries(summary.counts).map(([s, n]) => `${s} ${n}`);
   write(ctx.out, `now: ${counts.join(", ") || "no jobs"} (${summary.ssh_requests} SSH requests)`);
-  failIfSchedulerSilent(summary.scheduler_error);
+  failIfIncomplete(summary);
 }
 
 /** Everything that could be done was done and written; the exit status still says it was partial. */
-function failIfSchedulerSilent(error: string | null): void {
-  if (error === null) return;
-  throw new ChasquiError(`the scheduler did not answer: ${error}`, {
-    exitCode: ExitCode.failure,
-    hint: "No job changed state on missing information. `chasqui doctor` asks the scheduler; sync again once it answers.",
-  });
+function failIfIncomplete(summary: SyncSummary, jsonWritten = false): void {
+  let failed: ChasquiError | null = null;
+  if (summary.scheduler_error !== null) {
+    failed = new ChasquiError(`the scheduler did not answer: ${summary.scheduler_error}`, {
+      exitCode: ExitCode.failure,
+      hint: "No job changed state on missing information. `chasqui doctor` asks the scheduler; sync again once it answers.",
+    });
+  } else if (summary.not_sent.length > 0) {
+    const ids = summary.not_sent.map((n) => n.id);
+    failed = new ChasquiError(
+      `${ids.length} job(s) not sent, their batch script cannot be rendered: ${ids.join(", ")}`,
+      {
+        exitCode: ExitCode.badInput,
+        hint: `Fix the template (\`chasqui template render ${ids[0]}\` shows the error); the next sync sends them.`,
+      },
+    );
+  }
+  if (!failed) return;
+  failed.outputWritten = jsonWritten;
+  throw failed;
 }
