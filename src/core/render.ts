@@ -25,9 +25,15 @@ export function templateNeedsPotcar(source: string): boolean {
   return !NO_POTCAR_LINE.test(source);
 }
 
-/** A template that passes the project as `#PBS -A {{account}}`, as PBS Professional sites require. */
+/**
+ * A template that always passes the project as `#PBS -A {{account}}`, as PBS Professional sites
+ * require (not one that passes it only `{{#if account}}`).
+ */
 export function needsAccount(templateSource: string): boolean {
-  return /^#PBS[ \t]+-A[ \t]+\{\{\s*account\s*\}\}/m.test(templateSource);
+  return (
+    /^#PBS[ \t]+-A[ \t]+\{\{\s*account\s*\}\}/m.test(templateSource) &&
+    !/\{\{#if\s+account\s*\}\}/.test(templateSource)
+  );
 }
 
 /** One POSIX shell word for `s`, single-quoted unless it is plainly safe. */

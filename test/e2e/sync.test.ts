@@ -205,3 +205,51 @@ describe("retry", () => {
     expect(await countRuns(`rt${tag}`)).toBe(2);
   }, 180_000);
 });
+
+describe("fixing jobs between syncs", () => {
+  test("rm --remote removes the job's folder at the next sync; a job whose template broke stays, the rest go", async () => {
+    const remote = "chasqui_remote_fix";
+    const s = setUp(cluster.keyPort, 10, ["--remote-dir", remote]);
+    const gone = `rm${tag}`;
+    expect(s.run(["add", s.jobFolder(gone)]).code).toBe(0);
+    sync(s);
+    await waitFor(async () => (await runAsUser(`ls ${remote}/completed/${gone}.flag`)).code === 0, {
+      timeoutMs: 60_000,
+      what: "the job's flag",
+    });
+    sync(s);
+    expect(listed(s)[0]!.state).toBe("DONE");
+    expect(s.run(["rm", gone, "--remote"]).code).toBe(0);
+
+    // A user template that breaks after its jobs were added: those jobs wait, the others go.
+    const good = `ok${tag}`;
+    const broken = `br${tag}`;
+    expect(s.run(["add", s.jobFolder(good)]).code).toBe(0);
+    fs.mkdirSync(path.join(s.home, "templates"), { recursive: true });
+    fs.writeFileSync(
+      path.join(s.home, "templates", "mine.sh.hbs"),
+      fs.readFileSync(path.join(import.meta.dir, "../../templates/torque-vasp.sh.hbs"), "utf8"),
+    );
+    expect(s.run(["add", "--template", "mine", s.jobFolder(broken)]).code).toBe(0);
+    fs.writeFileSync(path.join(s.home, "templates", "mine.sh.hbs"), "#!/bin/bash\n{{#if queue}}\n");
+
+    const r = s.run(["sync", "--json"]);
+    expect(r.code).toBe(2);
+    const summary = JSON.parse(r.stdout);
+    expect(summary.uploaded).toEqual([good]);
+    expect(summary.not_sent.map((n: { id: string }) => n.id)).toEqual([broken]);
+    expect(summary.removed_remote).toEqual([gone]);
+    expect(r.stderr).toContain(`1 job(s) not sent, their batch script cannot be rendered: ${broken}`);
+    expect((await runAsUser(`ls -d ${remote}/jobs/${gone} ${remote}/completed/${gone}.flag`)).code).not.toBe(
+      0,
+    );
+    const stuck = JSON.parse(s.run(["show", broken, "--json"]).stdout);
+    expect(stuck.state).toBe("QUEUED_LOCAL");
+    expect(stuck.history.at(-1).reason).toContain('not sent: template "mine" has a syntax error');
+    // Said once, not at every sync; and nothing is left to remove.
+    const again = JSON.parse(s.run(["sync", "--json"]).stdout);
+    expect(again.removed_remote).toEqual([]);
+    expect(JSON.parse(s.run(["show", broken, "--json"]).stdout).history).toHaveLength(stuck.history.length);
+    expect(JSON.parse(fs.readFileSync(path.join(s.home, "jobs.json"), "utf8")).remote_removals).toEqual([]);
+  }, 180_000);
+});

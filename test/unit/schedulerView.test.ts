@@ -2,6 +2,7 @@
 // Slurm's final states, comments, and a reply that failed or was cut.
 import { describe, expect, test } from "bun:test";
 import { neverRuns, schedulerNote } from "../../src/cli/jobView.ts";
+import { needsAccount } from "../../src/core/render.ts";
 import { isActiveState, parseSchedulerSnapshot } from "../../src/core/schedulerView.ts";
 import { jobIn } from "./jobFixtures.ts";
 
@@ -87,5 +88,13 @@ describe("what list and show say about a waiting job", () => {
     expect(neverRuns(waiting)).toBe(false);
     expect(schedulerNote(waiting)).toBe("Not Running: Not enough free nodes");
     expect(schedulerNote({ ...big, state: "CANCELLED" })).toBe("");
+  });
+});
+
+describe("templates that need an account", () => {
+  test("#PBS -A {{account}} always: yes; inside {{#if account}}: no", () => {
+    expect(needsAccount("#!/bin/bash\n#PBS -A {{account}}\n")).toBe(true);
+    expect(needsAccount("#!/bin/bash\n{{#if account}}\n#PBS -A {{account}}\n{{/if}}\n")).toBe(false);
+    expect(needsAccount("#!/bin/bash\n#SBATCH --account={{account}}\n")).toBe(false);
   });
 });
