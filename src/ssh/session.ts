@@ -12,6 +12,23 @@ import type { ResolvedHop, ResolvedTarget } from "./resolve.ts";
 
 const { Client } = ssh2;
 
+// What a failed TCP connect means, in words (never the errno code) and what to check.
+const NETWORK_PROBLEMS: Record<string, { what: string; hint: string }> = {
+  ECONNREFUSED: {
+    what: "connection refused (nothing answers on that port)",
+    hint: "Check the host and port (config.json, or ~/.ssh/config for an alias).",
+  },
+  ENOTFOUND: {
+    what: "no such host",
+    hint: "Check the host name, or that ~/.ssh/config has the alias chasqui was given.",
+  },
+  EAI_AGAIN: { what: "the host name could not be looked up", hint: "Check your network and DNS." },
+  ETIMEDOUT: { what: "no answer (timed out)", hint: "Check your network, VPN or the jump host." },
+  EHOSTUNREACH: { what: "the host is unreachable", hint: "Check your network or VPN." },
+  ENETUNREACH: { what: "the network is unreachable", hint: "Check your network or VPN." },
+  ECONNRESET: { what: "the connection was reset", hint: "Try again; if it keeps happening, check the host." },
+};
+
 export type SessionEvent =
   | { type: "connecting"; host: string; port: number; via: string | null }
   | { type: "connected"; host: string; port: number; localPort: number | null }
@@ -153,8 +170,15 @@ function connectTcp(
       } else resolve(sock);
     };
     const onAbort = () => finish(abortError(signal!, `connecting to ${host}:${port}`));
-    const onError = (e: Error) =>
-      finish(new RemoteError(`cannot connect to ${host}:${port}: ${e.message}`, { cause: e }));
+    const onError = (e: Error) => {
+      const said = NETWORK_PROBLEMS[(e as NodeJS.ErrnoException).code ?? ""];
+      finish(
+        new RemoteError(`cannot connect to ${host}:${port}: ${said?.what ?? e.message}`, {
+          cause: e,
+          ...(said ? { hint: said.hint } : {}),
+        }),
+      );
+    };
     const timer = setTimeout(
       () =>
         finish(

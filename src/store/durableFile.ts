@@ -13,6 +13,8 @@ export interface DurableJsonFileOptions<T> {
    * never touched on the read path, whatever happens.
    */
   revive?: (raw: unknown, file: string) => T;
+  /** The file's text for `data` (default: JSON indented by two spaces). */
+  serialize?: (data: T) => string;
 }
 
 /** lowdb `Adapter` for one JSON file. Writers must hold a lock of their own (see lock.ts). */
@@ -20,11 +22,13 @@ export class DurableJsonFile<T> implements Adapter<T> {
   readonly file: string;
   readonly backupFile: string;
   readonly #revive: (raw: unknown, file: string) => T;
+  readonly #serialize: (data: T) => string;
 
   constructor(file: string, opts: DurableJsonFileOptions<T> = {}) {
     this.file = path.resolve(file);
     this.backupFile = `${this.file}.bak`;
     this.#revive = opts.revive ?? ((raw) => raw as T);
+    this.#serialize = opts.serialize ?? ((data) => `${JSON.stringify(data, null, 2)}\n`);
   }
 
   /** The parsed file, or null when it does not exist. */
@@ -51,7 +55,7 @@ export class DurableJsonFile<T> implements Adapter<T> {
   }
 
   async write(data: T): Promise<void> {
-    const text = `${JSON.stringify(data, null, 2)}\n`;
+    const text = this.#serialize(data);
     const dir = path.dirname(this.file);
     const temp = tempPathFor(this.file);
     try {

@@ -69,6 +69,17 @@ export const MIGRATIONS: readonly Migration[] = [
 ];
 export const CURRENT_VERSION = MIGRATIONS.length + 1;
 
+/**
+ * The store's text: one job per line. A third of the size of indented JSON (10,000 jobs are read
+ * at every `list`), still one grep or diff line per job for a person.
+ */
+export function storeText(data: StoreData): string {
+  const { jobs, ...rest } = data;
+  const fields = Object.entries(rest).map(([k, v]) => `  ${JSON.stringify(k)}: ${JSON.stringify(v)},`);
+  const rows = jobs.map((j, i) => `    ${JSON.stringify(j)}${i < jobs.length - 1 ? "," : ""}`);
+  return ["{", ...fields, `  "jobs": [`, ...rows, "  ]", "}", ""].join("\n");
+}
+
 export function emptyStore(): StoreData {
   return { version: CURRENT_VERSION, jobs: [], log_cursor: null, last_sync: null, remote_removals: [] };
 }
@@ -186,7 +197,10 @@ const insideUpdate = new AsyncLocalStorage<string>();
 export function openStore(home: string, opts: StoreOptions = {}): JobStore {
   const dir = path.resolve(home);
   const file = path.join(dir, STORE_FILE);
-  const adapter = new DurableJsonFile<StoreData>(file, { revive: (raw, f) => reviveStoreData(raw, f) });
+  const adapter = new DurableJsonFile<StoreData>(file, {
+    revive: (raw, f) => reviveStoreData(raw, f),
+    serialize: storeText,
+  });
   let prepared: Promise<void> | undefined;
   const prepare = () => {
     prepared ??= (async () => {

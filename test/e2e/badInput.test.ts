@@ -544,6 +544,20 @@ describe("errors have one shape", () => {
     expect(r.stderr).not.toMatch(/ENOTDIR|unexpected error/);
   });
 
+  test("a host where nothing listens: the reason in words, exit 1, the store untouched", () => {
+    const w = world();
+    expect(w.run(["init", "--host", "127.0.0.1", "--port", "1", "--set", "account=P", "--force"]).code).toBe(
+      0,
+    );
+    const before = w.snapshot();
+    const r = w.run(["sync"]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("cannot connect to 127.0.0.1:1: connection refused");
+    expect(r.stderr).toContain("hint: Check the host and port");
+    expect(r.stderr).not.toMatch(/ECONN/);
+    expect(w.snapshot()).toEqual(before);
+  });
+
   test("a PBS Professional template and no account: refused at add, nothing written", () => {
     const w = world({ account: false });
     const before = w.snapshot();

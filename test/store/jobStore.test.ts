@@ -12,6 +12,7 @@ import {
   type Migration,
   openStore,
   reviveStoreData,
+  storeText,
   withStoreLock,
 } from "../../src/store/jobStore.ts";
 import { readLockHolder } from "../../src/store/lock.ts";
@@ -221,5 +222,16 @@ describe("withStoreLock (a sync holding the lock)", () => {
       kept = locked;
     });
     await expect(kept!.read()).rejects.toThrow("after its lock was released");
+  });
+});
+
+describe("the store's text", () => {
+  test("one job per line, and it reads back as it was", () => {
+    const data = { ...emptyStore(), jobs: [job("a"), job("b")], last_sync: "2026-12-01T00:00:00Z" };
+    const text = storeText(data);
+    const lines = text.split("\n");
+    expect(lines.filter((l) => l.startsWith('    {"id":')).length).toBe(2);
+    expect(JSON.parse(text)).toEqual(data);
+    expect(JSON.parse(storeText(emptyStore()))).toEqual(emptyStore());
   });
 });

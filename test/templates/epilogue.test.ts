@@ -94,7 +94,8 @@ describe("a command that ends by itself", () => {
   // process's kill): these inject one, deterministically, at the two places it can land.
   function injectTerm(script: string, after: string): string {
     expect(script).toContain(after);
-    return script.replace(after, `${after}\nkill -TERM $$`);
+    // A function, not a string: in a replacement string "$$" would become a lone "$".
+    return script.replace(after, () => `${after}\nkill -TERM $$`);
   }
 
   test("a SIGTERM just after a failed command has ended: FAIL with its exit code, not TIMEOUT", async () => {
@@ -102,6 +103,16 @@ describe("a command that ends by itself", () => {
     const result = await runScript(layout, injectTerm(script, "chasqui_rc=$?")).done;
     expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "3" });
     expect(result.code).toBe(3);
+    expect(flagWrites(layout)).toBe(1);
+  });
+
+  test("the command killed by the job's SIGTERM before this script hears it: TIMEOUT, not FAIL 143", async () => {
+    // The scheduler signals each process of the job in turn: the command may die (143) and its
+    // group note the exit code before the script's own SIGTERM arrives.
+    const { layout, script } = setup("exit 143");
+    const result = await runScript(layout, injectTerm(script, "chasqui_rc=$?")).done;
+    expect(readFlag(layout.flag)).toMatchObject({ status: "TIMEOUT", exitCode: "143" });
+    expect(result.code).toBe(143);
     expect(flagWrites(layout)).toBe(1);
   });
 

@@ -72,7 +72,7 @@ export async function listCommand(ctx: CliContext, opts: ListOptions): Promise<v
         { header: "EXIT", align: "right" },
         { header: "ENERGY (eV)", align: "right" },
         { header: "RESULTS", ...(wide ? {} : { shrinkTo: 7 }) },
-        { header: "UPDATED (UTC)", ...(wide ? {} : { shrinkTo: 10 }) },
+        { header: "UPDATED (UTC)", ...(wide ? {} : { shrinkTo: 16 }) },
         { header: "FOLDER", ...(wide ? {} : { shrinkTo: 12, cut: "middle" as const }) },
       ],
       rows,
