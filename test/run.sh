@@ -3,7 +3,7 @@
 # cluster-in-a-box up, checks types/lint/format, builds the binary, runs every test, then the
 # Deno smoke test. Prints a final line "N passed, N failed".
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 step() { printf '\n== %s\n' "$*"; }
 fail_setup() { echo "setup failed: $*" >&2; echo "0 passed, 1 failed"; exit 1; }
@@ -17,10 +17,22 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 step "cluster-in-a-box"
 bash test/cluster/cluster.sh up || fail_setup "cluster.sh up"
 
-step "types, lint, format"
+step "shellcheck"
+if ! command -v shellcheck >/dev/null 2>&1; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y --no-install-recommends shellcheck >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y --no-install-recommends shellcheck >/dev/null; } ||
+    fail_setup "apt-get install shellcheck"
+fi
+
+step "types, lint, format, shell, unused code"
 static_failed=0
 tsc --noEmit -p . || static_failed=$((static_failed + 1))
 biome check . || static_failed=$((static_failed + 1))
+# Every shell file we ship or test with (the rendered templates are checked by their own test).
+git ls-files -z '*.sh' | xargs -0 shellcheck -S warning || static_failed=$((static_failed + 1))
+# No file, export or dependency that nothing uses.
+knip || static_failed=$((static_failed + 1))
 
 step "build"
 bun build.ts || fail_setup "bun build.ts"

@@ -18,7 +18,7 @@ export interface CliContext {
   now: () => Date;
 }
 
-export function chasquiHome(env: NodeJS.ProcessEnv): string {
+function chasquiHome(env: NodeJS.ProcessEnv): string {
   const fromEnv = env.CHASQUI_HOME;
   if (fromEnv && fromEnv !== "") return path.resolve(fromEnv);
   return path.join(env.HOME ?? os.homedir(), ".chasqui");

@@ -11,7 +11,7 @@ const int = (name: string) => (value: string) => {
   return Number(value);
 };
 
-export function buildProgram(ctx: CliContext): Command {
+function buildProgram(ctx: CliContext): Command {
   const program = new Command("chasqui")
     .description("Run hundreds of batch jobs on a remote HPC cluster: one SSH login per sync.")
     .version(VERSION, "-V, --version")

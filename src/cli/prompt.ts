@@ -5,7 +5,7 @@ import { WriteStream } from "node:tty";
 import { ChasquiError } from "../errors.ts";
 import type { Prompter } from "../ssh/prompter.ts";
 
-export class PromptCancelled extends ChasquiError {
+class PromptCancelled extends ChasquiError {
   constructor(what: string) {
     super(`${what} at the prompt`, { hint: "Nothing was sent to the server." });
   }
@@ -67,7 +67,7 @@ export function createTerminalPrompter(opts: TerminalPrompterOptions = {}): Prom
 }
 
 /** Read one line in raw mode: we echo (or not) ourselves, handle backspace, Ctrl-U, Ctrl-C, Ctrl-D. */
-export function readLine(
+function readLine(
   input: NodeJS.ReadStream,
   output: NodeJS.WritableStream,
   text: string,

@@ -5,7 +5,7 @@ import { type Config, validateConfig } from "../core/config.ts";
 import { InputError } from "../errors.ts";
 import { DurableJsonFile } from "../store/durableFile.ts";
 
-export const CONFIG_FILE = "config.json";
+const CONFIG_FILE = "config.json";
 
 export function configPath(home: string): string {
   return path.join(home, CONFIG_FILE);

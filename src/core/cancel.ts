@@ -5,7 +5,7 @@ import { type Job, transition } from "./job.ts";
 import { FINAL_STATES } from "./states.ts";
 
 /** The agent's answer per job (docs/REMOTE.md, `agent.sh cancel`). */
-export const CANCEL_OUTCOMES = ["removed", "deleted", "gone", "unknown", "error"] as const;
+const CANCEL_OUTCOMES = ["removed", "deleted", "gone", "unknown", "error"] as const;
 export type CancelOutcome = (typeof CANCEL_OUTCOMES)[number];
 
 export interface CancelAnswer {

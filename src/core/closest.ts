@@ -21,7 +21,7 @@ function commonPrefix(a: string, b: string): number {
 }
 
 /** The closest of `known` to `name`, when it is close enough to be a slip; else undefined. */
-export function closest(name: string, known: Iterable<string>): string | undefined {
+function closest(name: string, known: Iterable<string>): string | undefined {
   let best: string | undefined;
   let bestScore = Number.POSITIVE_INFINITY;
   const lower = name.toLowerCase();

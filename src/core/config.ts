@@ -2,8 +2,7 @@
 import { didYouMean } from "./closest.ts";
 import { isValidJobId } from "./job.ts";
 import { isValidResultGlob } from "./resultFiles.ts";
-
-export type SchedulerKind = "pbs" | "slurm";
+import type { SchedulerKind } from "./schedulerView.ts";
 
 export interface Config {
   version: 1;
@@ -42,7 +41,7 @@ export interface Config {
 
 /** VASP's main outputs, the script's stdout, and the scheduler's output (chasqui.out/err as the
  * agent names them; NAME.o123 / NAME.e123 where a template sets its own). */
-export const DEFAULT_DOWNLOAD = [
+const DEFAULT_DOWNLOAD = [
   "OUTCAR",
   "OSZICAR",
   "CONTCAR",
@@ -105,7 +104,7 @@ const CONTROL = /[\u0000-\u001f\u007f]/;
 const CONTROL_IN_COMMAND = /[\u0000-\u0008\u000b-\u001f\u007f]/;
 
 /** Why a template variable's value is wrong, or null. */
-export function wellKnownVarProblem(name: string, value: string): string | null {
+function wellKnownVarProblem(name: string, value: string): string | null {
   if ((name === "command" ? CONTROL_IN_COMMAND : CONTROL).test(value)) {
     return `${name}=${JSON.stringify(value)}: ${name} contains a control character (a line break?), which would end up as a line of its own in every batch script`;
   }
@@ -115,7 +114,7 @@ export function wellKnownVarProblem(name: string, value: string): string | null 
 }
 
 /** Variables the user sets that are not template variables: per-job settings of chasqui's own. */
-export const JOB_SETTINGS = ["download_globs"] as const;
+const JOB_SETTINGS = ["download_globs"] as const;
 
 /**
  * Names in `vars` that the template does not read (a typo like `wallclock`), each with the closest

@@ -46,7 +46,7 @@ export interface JobResults {
   files: { name: string; size: number }[];
 }
 
-export const JOB_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
+const JOB_ID_PATTERN = /^[A-Za-z0-9._-]{1,64}$/;
 
 export function isValidJobId(id: string): boolean {
   return JOB_ID_PATTERN.test(id) && id !== "." && id !== "..";

@@ -2,7 +2,7 @@
 // unique per job id, because the agent finds an ambiguous submission by this name.
 import { createHash } from "node:crypto";
 
-export const SCHEDULER_NAME_MAX = 15;
+const SCHEDULER_NAME_MAX = 15;
 
 export function schedulerJobName(jobId: string): string {
   if (jobId.length <= SCHEDULER_NAME_MAX && /^[A-Za-z][A-Za-z0-9._-]*$/.test(jobId)) return jobId;

@@ -2,7 +2,7 @@
 import { isValidJobId, type Job, makeJobId, newJob } from "./job.ts";
 import { alreadyAddedHint } from "./jobRules.ts";
 
-export const REQUIRED_INPUTS = ["POSCAR", "INCAR", "KPOINTS"] as const;
+const REQUIRED_INPUTS = ["POSCAR", "INCAR", "KPOINTS"] as const;
 
 /** What the file system said about one folder given to `add`. */
 export interface FolderScan {

@@ -6,7 +6,7 @@ import type { Job } from "./job.ts";
 import { schedulerJobName } from "./jobName.ts";
 
 /** Variables chasqui sets itself; they win over anything in config.json or `--set`. */
-export const PROVIDED_VARIABLES = [
+const PROVIDED_VARIABLES = [
   "id",
   "name",
   "job_name",

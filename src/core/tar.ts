@@ -29,7 +29,7 @@ interface TarEntryCommon {
 }
 
 /** A file body: bytes in memory, or chunks produced on demand (exactly `size` bytes in total). */
-export type TarFileEntry = TarEntryCommon & { type: "file" } & (
+type TarFileEntry = TarEntryCommon & { type: "file" } & (
     | { body: Uint8Array | string; size?: undefined }
     | { body: () => AsyncIterable<Uint8Array> | Iterable<Uint8Array>; size: number }
   );
@@ -41,7 +41,7 @@ export type TarEntry =
   | (TarEntryCommon & { type: "link"; linkname: string })
   | (TarEntryCommon & { type: "symlink"; linkname: string });
 
-export type TarEntryType = "file" | "directory" | "link" | "symlink" | "other";
+type TarEntryType = "file" | "directory" | "link" | "symlink" | "other";
 
 export interface TarHeader {
   /** Without "./" in front or "/" at the end; "." for the archive's root folder. */

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # chasqui doctor: what the cluster side looks like, one key=value per line. Sent on stdin to
 # `bash -s` after lines that set R (chasqui's remote folder, relative to the login home),
 # SCHED (pbs or slurm) and QUEUE (the queue or partition jobs go to; may be empty).
@@ -54,7 +55,7 @@ queue_check() {
   fi
 }
 
-if [ "$SCHED" = slurm ]; then asker=squeue; else asker=qstat; fi
+if [ "$SCHED" = slurm ]; then asker="squeue"; else asker="qstat"; fi
 if command -v "$asker" >/dev/null 2>&1; then
   server=$(server_check)
   printf '%s\n' "$server"

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # chasqui download, the cluster side. Sent on stdin to `bash -s` after lines that set W (the
 # work-folder root), SPEC (one line per job: its id, then the file-name patterns to fetch, all
 # TAB-separated) and HAVE (what the workstation already has: id TAB name TAB size TAB sha256; a

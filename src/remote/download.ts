@@ -35,7 +35,7 @@ function isGuarded(t: DownloadTarget, name: string): boolean {
   return t.guardInputs && !isOutputName(name) && !t.earlierResults.includes(name);
 }
 
-export interface ResultFile {
+interface ResultFile {
   name: string;
   size: number;
 }

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # chasqui state, the cluster side of every sync: deploys the agent when its version differs,
 # writes agent.conf, runs the agent when scripts wait, then reports in one reply the agent.log
 # events since the sync's cursor, every completion flag, and one scheduler snapshot.

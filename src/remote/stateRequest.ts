@@ -19,7 +19,7 @@ export interface StateRequest {
   remove?: readonly string[];
 }
 
-export function agentConf(config: StateRequest["config"]): string {
+function agentConf(config: StateRequest["config"]): string {
   return [
     `SCHEDULER=${config.scheduler}`,
     `MAX_QUEUED=${config.max_queued}`,

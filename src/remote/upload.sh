@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # chasqui upload, the cluster side. Sent on stdin to `bash -s` after lines that set R (chasqui's
 # remote folder), W (the work-folder root), MODE and TX; whatever follows `main` on stdin is input.
 # Content-addressed: each file body is kept once as $R/store/<sha256>; job folders get hard links

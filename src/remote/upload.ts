@@ -11,7 +11,7 @@ import { RemoteError } from "../errors.ts";
 import type { ExecOptions, Session } from "../ssh/session.ts";
 import uploadScript from "./upload.sh" with { type: "text" };
 
-export interface UploadFile {
+interface UploadFile {
   /** File name inside the job's work folder. */
   name: string;
   /** Where it is on the workstation. */
@@ -50,7 +50,7 @@ export interface UploadResult {
   restartRefused: { id: string; why: string }[];
 }
 
-export async function sha256File(file: string): Promise<string> {
+async function sha256File(file: string): Promise<string> {
   const hash = createHash("sha256");
   for await (const chunk of createReadStream(file)) hash.update(chunk as Buffer);
   return hash.digest("hex");
@@ -154,7 +154,7 @@ export async function uploadJobs(
 }
 
 /** The place step's `restart_from=<id>\t<run>` and `restart_refused=<id>\t<why>` lines. */
-export function parseRestarts(text: string): Pick<UploadResult, "restartedFrom" | "restartRefused"> {
+function parseRestarts(text: string): Pick<UploadResult, "restartedFrom" | "restartRefused"> {
   const restartedFrom = new Map<string, string>();
   const restartRefused: { id: string; why: string }[] = [];
   for (const line of text.split("\n")) {

@@ -15,7 +15,7 @@ import type { Prompter } from "./prompter.ts";
 
 const { BaseAgent, createAgent, utils } = ssh2;
 
-export type AuthMethodName = "agent" | "publickey" | "keyboard-interactive";
+type AuthMethodName = "agent" | "publickey" | "keyboard-interactive";
 
 /** One attempt: the method and what it used (key file, agent key fingerprint, "otp_command", "terminal"). */
 export interface AuthRecord {
@@ -314,7 +314,7 @@ export function parsePrivateKey(
 }
 
 /** The keys an ssh-agent holds; [] when there is none. */
-export function listAgentKeys(socket: string | undefined): Promise<ParsedKey[]> {
+function listAgentKeys(socket: string | undefined): Promise<ParsedKey[]> {
   if (!socket) return Promise.resolve([]);
   return new Promise((done) => {
     const timer = setTimeout(() => done([]), 5_000);

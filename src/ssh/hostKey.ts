@@ -21,7 +21,7 @@ export interface HostKeyAdded {
 }
 
 /** "ssh-ed25519" → "ED25519", "ecdsa-sha2-nistp256" → "ECDSA", "ssh-rsa" → "RSA", as ssh prints them. */
-export function keyTypeLabel(keyType: string): string {
+function keyTypeLabel(keyType: string): string {
   if (keyType === "ssh-ed25519") return "ED25519";
   if (keyType.startsWith("ecdsa-")) return "ECDSA";
   if (keyType === "ssh-rsa") return "RSA";
@@ -29,7 +29,7 @@ export function keyTypeLabel(keyType: string): string {
   return keyType.toUpperCase();
 }
 
-export function changedHostKeyMessage(o: {
+function changedHostKeyMessage(o: {
   display: string;
   keyType: string;
   fingerprint: string;

@@ -3,7 +3,7 @@ import { createHash, createHmac, randomBytes, timingSafeEqual } from "node:crypt
 import { appendFile, mkdir, readFile } from "node:fs/promises";
 import { dirname } from "node:path";
 
-export type HostPattern =
+type HostPattern =
   | { kind: "plain"; pattern: string; negated: boolean }
   | { kind: "hashed"; salt: Buffer; hash: Buffer };
 
@@ -101,7 +101,7 @@ function globMatch(pattern: string, name: string): boolean {
   return re.test(name);
 }
 
-export function entryMatches(entry: KnownHostEntry, host: string, port: number): boolean {
+function entryMatches(entry: KnownHostEntry, host: string, port: number): boolean {
   const name = knownHostsName(host, port);
   let matched = false;
   for (const p of entry.patterns) {
@@ -215,7 +215,7 @@ export async function readKnownHostsFiles(
 }
 
 /** One known_hosts line for host:port, hashed (`|1|salt|hash`) when asked, as HashKnownHosts does. */
-export function formatKnownHostLine(host: string, port: number, blob: Buffer, hash = false): string {
+function formatKnownHostLine(host: string, port: number, blob: Buffer, hash = false): string {
   const name = knownHostsName(host, port);
   let field = name;
   if (hash) {

@@ -52,7 +52,7 @@ export function defaultResolveDeps(overrides: Partial<ResolveDeps> = {}): Resolv
   return { run: runCommand, env: process.env, home: homedir(), ...overrides };
 }
 
-export function runCommand(cmd: string, args: string[]): Promise<CommandResult | null> {
+function runCommand(cmd: string, args: string[]): Promise<CommandResult | null> {
   return new Promise((done) => {
     execFile(cmd, args, { timeout: 10_000, maxBuffer: 4 << 20 }, (err, stdout, stderr) => {
       if (err && (err as NodeJS.ErrnoException).code === "ENOENT") return done(null);
@@ -75,7 +75,7 @@ export function parseSshG(output: string): Map<string, string[]> {
   return map;
 }
 
-export function expandTilde(path: string, home: string): string {
+function expandTilde(path: string, home: string): string {
   if (path === "~") return home;
   if (path.startsWith("~/")) return `${home}/${path.slice(2)}`;
   return path;

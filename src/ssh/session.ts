@@ -56,7 +56,7 @@ export interface SessionOptions {
   agentSocket?: string | undefined;
 }
 
-export type StdinSource = Buffer | AsyncIterable<Buffer | Uint8Array | string> | NodeJS.ReadableStream;
+type StdinSource = Buffer | AsyncIterable<Buffer | Uint8Array | string> | NodeJS.ReadableStream;
 
 export interface ExecOptions {
   stdin?: StdinSource;
@@ -77,13 +77,13 @@ export interface ExecResult {
   stderr: Buffer;
 }
 
-export interface ExecStream {
+interface ExecStream {
   stdout: Readable;
   /** Settles when the command ends; its stdout is empty (it went to the stream). */
   done: Promise<ExecResult>;
 }
 
-export interface SessionStats {
+interface SessionStats {
   /** Channels opened on the target (one per exec). */
   channels: number;
   execRequests: number;

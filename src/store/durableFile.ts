@@ -148,7 +148,7 @@ export function isProcessAlive(pid: number): boolean {
 }
 
 /** Makes a rename in `dir` durable. Some platforms cannot open a folder: then the rename must do. */
-export async function fsyncDir(dir: string): Promise<void> {
+async function fsyncDir(dir: string): Promise<void> {
   let handle: fs.FileHandle | undefined;
   try {
     handle = await fs.open(dir, "r");

@@ -9,10 +9,10 @@ import { ExitCode, StoreError } from "../errors.ts";
 import { DurableJsonFile, removeStrayTempFiles } from "./durableFile.ts";
 import { acquireLock, type LockHolder } from "./lock.ts";
 
-export const STORE_FILE = "jobs.json";
-export const LOCK_FILE = "jobs.lock";
+const STORE_FILE = "jobs.json";
+const LOCK_FILE = "jobs.lock";
 
-export interface LogCursor {
+interface LogCursor {
   /** Bytes of agent.log already read. */
   offset: number;
   /** The log's first line when we read it last: a different one means the log was replaced. */
@@ -37,7 +37,7 @@ export type Migration = (data: RawStore) => RawStore;
  * Adding a field is one line here (plus the field in StoreData), e.g.
  *   (d) => ({ ...d, remote_agent_version: null }),
  */
-export const MIGRATIONS: readonly Migration[] = [
+const MIGRATIONS: readonly Migration[] = [
   // 1 → 2: results come home with a record of what came (was: a time), runs bring a summary,
   // and a cancel can wait for the next sync.
   (d) => ({
@@ -109,7 +109,7 @@ export function reviveStoreData(raw: unknown, file: string, migrations: readonly
 }
 
 /** What is wrong with a store's shape (empty when nothing). Fields it does not know are kept. */
-export function storeProblems(data: unknown): string[] {
+function storeProblems(data: unknown): string[] {
   if (typeof data !== "object" || data === null) return ["not an object"];
   const d = data as RawStore;
   const problems: string[] = [];

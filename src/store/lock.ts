@@ -44,7 +44,7 @@ export interface HeldLock {
   release(): Promise<void>;
 }
 
-export const DEFAULT_LOCK_WAIT_MS = 10_000;
+const DEFAULT_LOCK_WAIT_MS = 10_000;
 const DEFAULT_STALE_AFTER_MS = 30 * 60_000;
 const DEFAULT_HEARTBEAT_MS = 30_000;
 /** A lock file we cannot parse (a writer without hard links, caught mid-write) is stale after this. */

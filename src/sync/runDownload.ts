@@ -22,7 +22,7 @@ import { type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
 const FINISHED = new Set(["DONE", "FAILED", "TIMEOUT"]);
 
 /** Where a job's results go: `results_dir/<id>` when set (relative to the home folder), else its own folder. */
-export function downloadTarget(
+function downloadTarget(
   job: Job,
   config: Pick<Config, "results_dir" | "download_globs">,
   home = os.homedir(),
@@ -50,7 +50,7 @@ export function needsDownload(job: Job): boolean {
 }
 
 /** Has been on the cluster, so there is a work folder to fetch from. */
-export function wasUploaded(job: Job): boolean {
+function wasUploaded(job: Job): boolean {
   return job.history.some((h) => h.to === "UPLOADED");
 }
 

@@ -40,7 +40,7 @@ export interface SyncOptions {
   onLockWait?: StoreOptions["onWait"];
 }
 
-export interface PlannedUpload {
+interface PlannedUpload {
   id: string;
   files: string[];
   script: string;
@@ -121,7 +121,7 @@ function summarize(
  * `ID` for those whose id is not known yet or that are LOST (asked only when a TIMEOUT flag of
  * theirs turns up). Bounded by chasqui's open jobs, whatever the scheduler's history.
  */
-export function openJobArgs(jobs: readonly Job[]): string[] {
+function openJobArgs(jobs: readonly Job[]): string[] {
   return jobs.flatMap((j) => {
     if ((j.state === "SUBMITTED" || j.state === "RUNNING") && j.scheduler_id)
       return [`${j.id}=${j.scheduler_id}`];

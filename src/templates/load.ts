@@ -4,7 +4,7 @@ import { join } from "node:path";
 import { InputError } from "../errors.ts";
 import { EMBEDDED_PARTIALS, EMBEDDED_TEMPLATES, TEMPLATE_SUFFIX } from "./embedded.ts";
 
-export type TemplateOrigin = "user" | "embedded";
+type TemplateOrigin = "user" | "embedded";
 
 export interface TemplateInfo {
   name: string;
@@ -31,7 +31,7 @@ export interface InitResult {
 
 const NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]{0,63}$/;
 
-export function userTemplatesDir(home: string): string {
+function userTemplatesDir(home: string): string {
   return join(home, "templates");
 }
 
@@ -87,7 +87,7 @@ export async function listTemplates(home: string): Promise<TemplateInfo[]> {
 }
 
 /** Embedded partials with the user's partials (templates/partials/NAME.sh.hbs) laid over them. */
-export async function loadPartials(home: string): Promise<Record<string, string>> {
+async function loadPartials(home: string): Promise<Record<string, string>> {
   const partials: Record<string, string> = { ...EMBEDDED_PARTIALS };
   const dir = userPartialsDir(home);
   for (const name of await templateFilesIn(dir)) {

@@ -7,10 +7,10 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { type AgentEvent, parseAgentLog } from "../../src/core/agentLog.ts";
 
-export const AGENT_SH = path.join(import.meta.dir, "../../src/remote/agent.sh");
-export const FAKE_PBS = path.join(import.meta.dir, "fakepbs.sh");
-export const FIXTURES = path.join(import.meta.dir, "../fixtures");
-export const USER = "tester";
+const AGENT_SH = path.join(import.meta.dir, "../../src/remote/agent.sh");
+const FAKE_PBS = path.join(import.meta.dir, "fakepbs.sh");
+const FIXTURES = path.join(import.meta.dir, "../fixtures");
+const USER = "tester";
 
 export interface Sandbox {
   root: string;
@@ -30,7 +30,7 @@ export interface SandboxOptions {
   cap?: number;
 }
 
-export function makeSandbox(opts: SandboxOptions = {}): Sandbox {
+function makeSandbox(opts: SandboxOptions = {}): Sandbox {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), "chasqui-agent-"));
   const R = path.join(root, "remote");
   const work = path.join(root, "scratch");
@@ -58,7 +58,7 @@ export function makeSandbox(opts: SandboxOptions = {}): Sandbox {
   return { root, R, work, sched, bin, env };
 }
 
-export function removeSandbox(sb: Sandbox): void {
+function removeSandbox(sb: Sandbox): void {
   fs.rmSync(sb.root, { recursive: true, force: true });
 }
 

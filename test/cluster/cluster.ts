@@ -3,7 +3,6 @@
 import { spawn, spawnSync } from "node:child_process";
 import { createHmac } from "node:crypto";
 import * as fs from "node:fs";
-import * as net from "node:net";
 import * as path from "node:path";
 
 export interface Cluster {
@@ -27,7 +26,7 @@ export interface Cluster {
 
 export const CLUSTER_SH = path.join(import.meta.dir, "cluster.sh");
 
-export function stateDir(env: NodeJS.ProcessEnv = process.env): string {
+function stateDir(env: NodeJS.ProcessEnv = process.env): string {
   return env.CHASQUI_CLUSTER_DIR ?? "/var/lib/chasqui-cluster";
 }
 
@@ -160,23 +159,11 @@ export async function countRuns(jobName: string): Promise<number> {
   return ids.size;
 }
 
-/** True when something accepts TCP connections on host:port. */
-export function portOpen(port: number, host = "127.0.0.1"): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = net.connect({ host, port });
-    s.once("connect", () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once("error", () => resolve(false));
-  });
-}
-
 // ---- TOTP (RFC 6238, HMAC-SHA1, 6 digits, 30 s steps) ----
 
-export const TOTP_STEP_SECONDS = 30;
+const TOTP_STEP_SECONDS = 30;
 
-export function base32Decode(text: string): Buffer {
+function base32Decode(text: string): Buffer {
   const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
   const clean = text.toUpperCase().replace(/[\s=-]/g, "");
   const bytes: number[] = [];
@@ -196,7 +183,7 @@ export function base32Decode(text: string): Buffer {
 }
 
 /** The code of one time step (HOTP of the step counter). */
-export function totpAt(secret: string, step: number): string {
+function totpAt(secret: string, step: number): string {
   const counter = Buffer.alloc(8);
   counter.writeBigUInt64BE(BigInt(step));
   const mac = createHmac("sha1", base32Decode(secret)).update(counter).digest();
@@ -205,12 +192,12 @@ export function totpAt(secret: string, step: number): string {
   return String(bin % 1_000_000).padStart(6, "0");
 }
 
-export function currentStep(nowMs = Date.now()): number {
+function currentStep(nowMs = Date.now()): number {
   return Math.floor(nowMs / 1000 / TOTP_STEP_SECONDS);
 }
 
 /** The steps pam_google_authenticator recorded in its DISALLOW_REUSE line. */
-export function serverUsedSteps(file: string): number[] {
+function serverUsedSteps(file: string): number[] {
   let text = "";
   try {
     text = fs.readFileSync(file, "utf8");
@@ -245,41 +232,6 @@ function withFileLock<T>(lockDir: string, fn: () => T): T {
     return fn();
   } finally {
     fs.rmdirSync(lockDir);
-  }
-}
-
-/**
- * Run fn (one login through the TOTP port) while no other process that uses this helper logs in
- * there. pam_google_authenticator reads ~/.google_authenticator before it prompts and, with
- * DISALLOW_REUSE, rewrites it after a good code; a login whose file changed in between is refused
- * even with a good code. Concurrent 2FA logins therefore race; this lock serialises them.
- */
-export async function withTotpLogin<T>(fn: () => Promise<T>, opts: { timeoutMs?: number } = {}): Promise<T> {
-  const lock = path.join(stateDir(), "totp-login.lock");
-  const owner = path.join(lock, "owner");
-  const deadline = Date.now() + (opts.timeoutMs ?? 300_000);
-  for (;;) {
-    try {
-      fs.mkdirSync(lock);
-      fs.writeFileSync(owner, `${process.pid}\n`);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== "EEXIST") throw e;
-      // Left by a dead process (or one that died between mkdir and writing its pid).
-      let stale = false;
-      try {
-        stale = !pidAlive(owner);
-        if (stale && !fs.existsSync(owner)) stale = Date.now() - fs.statSync(lock).mtimeMs > 5_000;
-      } catch {}
-      if (stale) fs.rmSync(lock, { recursive: true, force: true });
-      else if (Date.now() > deadline) throw new Error(`timed out waiting for ${lock}`);
-      else await new Promise((r) => setTimeout(r, 100));
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    fs.rmSync(lock, { recursive: true, force: true });
   }
 }
 

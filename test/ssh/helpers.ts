@@ -12,7 +12,7 @@ export function cluster(): Cluster {
   return loadCluster();
 }
 
-export function hopFor(c: ClusterInfo, port: number, over: Partial<ResolvedHop> = {}): ResolvedHop {
+function hopFor(c: ClusterInfo, port: number, over: Partial<ResolvedHop> = {}): ResolvedHop {
   return {
     alias: c.host,
     hostname: c.host,

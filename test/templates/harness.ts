@@ -8,7 +8,7 @@ import { newJob } from "../../src/core/job.ts";
 import { renderBatchScript, templateVariables } from "../../src/core/render.ts";
 import { EMBEDDED_PARTIALS, EMBEDDED_TEMPLATES } from "../../src/templates/embedded.ts";
 
-export const TIMING_LINE = " General timing and accounting informations for this job:";
+const TIMING_LINE = " General timing and accounting informations for this job:";
 
 /**
  * The stand-in for `mpirun vasp_std`. Modes: ok (exit 0, full OUTCAR), notiming (exit 0, OUTCAR
