@@ -3,6 +3,7 @@ import Handlebars from "handlebars";
 import { InputError } from "../errors.ts";
 import { type Config, DEFAULT_VARS } from "./config.ts";
 import type { Job } from "./job.ts";
+import { JOB_LIB_FILE } from "./jobLib.ts";
 import { schedulerJobName } from "./jobName.ts";
 
 /** Variables chasqui sets itself; they win over anything in config.json or `--set`. */
@@ -16,6 +17,7 @@ const PROVIDED_VARIABLES = [
   "remote_dir_sh",
   "work_root_sh",
   "work_dir_sh",
+  "chasqui_lib_sh",
 ] as const;
 
 /** A template that declares, on a line of its own, that its jobs need no POTCAR. */
@@ -49,6 +51,8 @@ export interface RemotePaths {
   work_root_sh: string;
   /** The job's work folder, work_root/<id>, as a shell word. */
   work_dir_sh: string;
+  /** The job helper the script sources, R/lib/job-<version>.sh, as a shell word. */
+  chasqui_lib_sh: string;
 }
 
 /** A cluster path as a shell word: absolute as is, anything else under the login home. */
@@ -70,6 +74,7 @@ export function remotePaths(config: Pick<Config, "remote_dir" | "work_root">, jo
     remote_dir_sh: remotePathWord(config.remote_dir),
     work_root_sh: remotePathWord(workRoot),
     work_dir_sh: remotePathWord(joinRemote(workRoot, jobId)),
+    chasqui_lib_sh: remotePathWord(joinRemote(config.remote_dir, `lib/${JOB_LIB_FILE}`)),
   };
 }
 

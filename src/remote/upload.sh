@@ -87,6 +87,16 @@ restart_from_contcar() { # DIR RUN
   printf 'restart_from=%s\t%s\n' "${1##*/}" "$2"
 }
 
+# The job helper the new scripts source, under its versioned name, put in place by rename and
+# never rewritten: jobs queued earlier may be reading the one they were rendered against.
+install_job_lib() { # INCOMING
+  local f
+  for f in "$1"/lib/job-*.sh; do
+    [ ! -e "$R/lib/${f##*/}" ] || continue
+    mkdir -p "$R/lib" && chmod 644 "$f" && mv -f "$f" "$R/lib/${f##*/}" || return 1
+  done
+}
+
 # The agent submits by modification time: give the scripts of this upload times one microsecond
 # apart in the order the jobs were added (the order file), all of them at this second.
 order_scripts() { # INCOMING
@@ -139,6 +149,7 @@ place() {
   local r
   for r in ${restarts[@]+"${restarts[@]}"}; do restart_from_contcar "$W/${r%%:*}" "${r#*:}" || return 1; done
   scripts=("$in"/scripts/*.sh)
+  install_job_lib "$in" || return 1
   order_scripts "$in"
   if [ ${#scripts[@]} -gt 0 ]; then mv -f -t "$R/waiting" "${scripts[@]}" || return 1; fi
   rm -rf "$in"

@@ -6,6 +6,7 @@ import { createReadStream } from "node:fs";
 import * as fs from "node:fs/promises";
 import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
+import { JOB_LIB_FILE, JOB_LIB_TEXT } from "../core/jobLib.ts";
 import { packTar, type TarEntry } from "../core/tar.ts";
 import { RemoteError } from "../errors.ts";
 import type { ExecOptions, Session } from "../ssh/session.ts";
@@ -127,8 +128,12 @@ export async function uploadJobs(
   // The order the jobs were added in: the agent submits the oldest first, and scripts that arrive
   // in one upload must not fall back to name order.
   const order = jobs.filter((j) => j.script !== undefined).map((j) => j.id);
-  if (order.length > 0)
+  if (order.length > 0) {
     entries.push({ type: "file", path: `${base}/order`, mode: 0o644, body: `${order.join("\n")}\n` });
+    // The helper the scripts source travels with them (a few KB), so no script can wait in
+    // waiting/ without it.
+    entries.push({ type: "file", path: `${base}/lib/${JOB_LIB_FILE}`, mode: 0o644, body: JOB_LIB_TEXT });
+  }
   const result = await session.exec("bash -s", {
     ...opts,
     stdin: concat(scriptInput(paths, "place", tx), gzipped(packTar(entries))),

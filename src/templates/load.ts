@@ -115,25 +115,23 @@ export async function loadTemplate(home: string, name: string): Promise<LoadedTe
 }
 
 /**
- * Copy the defaults out for editing: one template (or partial) by name, or every template and
- * partial. An existing file is never overwritten.
+ * Copy the default templates out for editing: one by name, or all. Only templates: chasqui's own
+ * machinery lives in the job helper on the cluster, not in files a user edits. An existing file
+ * is never overwritten.
  */
 export async function initTemplates(home: string, name?: string): Promise<InitResult> {
   const files: { path: string; source: string }[] = [];
   const templatesDir = userTemplatesDir(home);
-  const partialsDir = userPartialsDir(home);
-  const add = (dir: string, n: string, source: string) =>
-    files.push({ path: join(dir, n + TEMPLATE_SUFFIX), source });
+  const add = (n: string, source: string) =>
+    files.push({ path: join(templatesDir, n + TEMPLATE_SUFFIX), source });
   if (name === undefined) {
-    for (const [n, s] of Object.entries(EMBEDDED_TEMPLATES)) add(templatesDir, n, s);
-    for (const [n, s] of Object.entries(EMBEDDED_PARTIALS)) add(partialsDir, n, s);
+    for (const [n, s] of Object.entries(EMBEDDED_TEMPLATES)) add(n, s);
   } else if (EMBEDDED_TEMPLATES[name] !== undefined) {
-    add(templatesDir, name, EMBEDDED_TEMPLATES[name]);
-  } else if (EMBEDDED_PARTIALS[name] !== undefined) {
-    add(partialsDir, name, EMBEDDED_PARTIALS[name]);
+    add(name, EMBEDDED_TEMPLATES[name]);
   } else {
-    const known = [...Object.keys(EMBEDDED_TEMPLATES), ...Object.keys(EMBEDDED_PARTIALS)];
-    throw new InputError(`no built-in template or partial "${name}"; available: ${known.join(", ")}`);
+    throw new InputError(
+      `no built-in template "${name}"; available: ${Object.keys(EMBEDDED_TEMPLATES).join(", ")}`,
+    );
   }
   const result: InitResult = { written: [], skipped: [] };
   for (const f of files) {

@@ -220,6 +220,11 @@ describe("fixing jobs between syncs", () => {
     sync(s);
     expect(listed(s)[0]!.state).toBe("DONE");
     expect(s.run(["rm", gone, "--remote"]).code).toBe(0);
+    // The job helper came with the first upload, under its versioned name.
+    const libDir = path.join(cluster.home, remote, "lib");
+    const [lib] = fs.readdirSync(libDir);
+    expect(lib).toMatch(/^job-[0-9a-f]{12}\.sh$/);
+    const inode = fs.statSync(path.join(libDir, lib!)).ino;
 
     // A user template that breaks after its jobs were added: those jobs wait, the others go.
     const good = `ok${tag}`;
@@ -239,6 +244,8 @@ describe("fixing jobs between syncs", () => {
     expect(summary.uploaded).toEqual([good]);
     expect(summary.not_sent.map((n: { id: string }) => n.id)).toEqual([broken]);
     expect(summary.removed_remote).toEqual([gone]);
+    // A later upload leaves the helper alone: jobs may be reading it.
+    expect(fs.statSync(path.join(libDir, lib!)).ino).toBe(inode);
     expect(r.stderr).toContain(`1 job(s) not sent, their batch script cannot be rendered: ${broken}`);
     expect((await runAsUser(`ls -d ${remote}/jobs/${gone} ${remote}/completed/${gone}.flag`)).code).not.toBe(
       0,

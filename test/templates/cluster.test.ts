@@ -5,6 +5,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { defaultConfig } from "../../src/core/config.ts";
 import { newJob } from "../../src/core/job.ts";
+import { JOB_LIB_FILE, JOB_LIB_TEXT } from "../../src/core/jobLib.ts";
 import { renderBatchScript, shellWordFor, templateVariables } from "../../src/core/render.ts";
 import { EMBEDDED_PARTIALS, EMBEDDED_TEMPLATES } from "../../src/templates/embedded.ts";
 import { type Flag, readFlag, waitFor } from "./harness.ts";
@@ -57,6 +58,8 @@ describe.skipIf(!clusterUp)("torque-vasp on the test cluster", () => {
       path.join(remote, "agent.sh"),
       '#!/bin/bash\necho "$CHASQUI_JOB_ID $*" >> "$(dirname "$0")/agent.triggered"\n',
     );
+    fs.mkdirSync(path.join(remote, "lib"));
+    fs.writeFileSync(path.join(remote, "lib", JOB_LIB_FILE), JOB_LIB_TEXT);
     for (const [id, spec] of Object.entries(JOBS)) {
       const work = path.join(remote, "jobs", id);
       fs.mkdirSync(work, { recursive: true });

@@ -2,6 +2,7 @@
 import { afterAll, describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { JOB_LIB_FILE } from "../../src/core/jobLib.ts";
 import {
   fakeCommand,
   flagWrites,
@@ -10,6 +11,7 @@ import {
   processAlive,
   readFlag,
   renderFor,
+  renderSource,
   runScript,
   waitFor,
 } from "./harness.ts";
@@ -63,6 +65,31 @@ describe("a command that ends by itself", () => {
     expect(agentTriggered(layout)).toBe("notty\ntrigger --from-job --within 60\n");
   });
 
+  test("a template made from the earlier defaults (prologue, modules, epilogue partials) still runs to DONE", async () => {
+    const layout = makeLayout();
+    layouts.push(layout);
+    const old = [
+      "#!/bin/bash",
+      "#PBS -N {{job_name}}",
+      "{{> chasqui_prologue}}",
+      "{{> chasqui_modules}}",
+      "{{> chasqui_epilogue}}",
+      "",
+    ].join("\n");
+    const script = renderSource(layout, old, { command: fakeCommand(layout, "ok"), modules: "vasp/6" });
+    expect((await runScript(layout, script).done).code).toBe(0);
+    expect(readFlag(layout.flag)).toMatchObject({ status: "DONE", exitCode: "0" });
+    expect(fs.readFileSync(layout.moduleLog, "utf8")).toBe("load vasp/6\n");
+  });
+
+  test("the job helper missing on the cluster: exit 1 before the command runs", async () => {
+    const { layout, script } = setup("ok");
+    fs.rmSync(path.join(layout.remote, "lib"), { recursive: true });
+    const result = await runScript(layout, script).done;
+    expect(result.code).toBe(1);
+    expect(fs.existsSync(path.join(layout.work, "cmd.pid"))).toBe(false);
+  });
+
   test("exit 0 without the timing section: FAIL with exit code 0", async () => {
     const { layout, script } = setup("notiming");
     const result = await runScript(layout, script).done;
@@ -92,15 +119,21 @@ describe("a command that ends by itself", () => {
 
   // A SIGTERM can reach the script after the command has ended (a scheduler's cleanup, another
   // process's kill): these inject one, deterministically, at the two places it can land.
-  function injectTerm(script: string, after: string): string {
-    expect(script).toContain(after);
+  function injectTerm(layout: Layout, after: string): void {
+    const lib = path.join(layout.remote, "lib", JOB_LIB_FILE);
+    const text = fs.readFileSync(lib, "utf8");
+    expect(text).toContain(after);
     // A function, not a string: in a replacement string "$$" would become a lone "$".
-    return script.replace(after, () => `${after}\nkill -TERM $$`);
+    fs.writeFileSync(
+      lib,
+      text.replace(after, () => `${after}\nkill -TERM $$`),
+    );
   }
 
   test("a SIGTERM just after a failed command has ended: FAIL with its exit code, not TIMEOUT", async () => {
     const { layout, script } = setup("exit 3");
-    const result = await runScript(layout, injectTerm(script, "chasqui_rc=$?")).done;
+    injectTerm(layout, "chasqui_rc=$?");
+    const result = await runScript(layout, script).done;
     expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "3" });
     expect(result.code).toBe(3);
     expect(flagWrites(layout)).toBe(1);
@@ -110,7 +143,8 @@ describe("a command that ends by itself", () => {
     // The scheduler signals each process of the job in turn: the command may die (143) and its
     // group note the exit code before the script's own SIGTERM arrives.
     const { layout, script } = setup("exit 143");
-    const result = await runScript(layout, injectTerm(script, "chasqui_rc=$?")).done;
+    injectTerm(layout, "chasqui_rc=$?");
+    const result = await runScript(layout, script).done;
     expect(readFlag(layout.flag)).toMatchObject({ status: "TIMEOUT", exitCode: "143" });
     expect(result.code).toBe(143);
     expect(flagWrites(layout)).toBe(1);
@@ -118,7 +152,8 @@ describe("a command that ends by itself", () => {
 
   test("a SIGTERM after the flag is written changes nothing", async () => {
     const { layout, script } = setup("ok");
-    const result = await runScript(layout, injectTerm(script, '  chasqui_write_flag "$1" "$2"')).done;
+    injectTerm(layout, '  chasqui_write_flag "$1" "$2"');
+    const result = await runScript(layout, script).done;
     expect(readFlag(layout.flag)).toMatchObject({ status: "DONE", exitCode: "0" });
     expect(result.code).toBe(0);
     expect(flagWrites(layout)).toBe(1);

@@ -5,6 +5,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { type Config, defaultConfig } from "../../src/core/config.ts";
 import { newJob } from "../../src/core/job.ts";
+import { JOB_LIB_FILE, JOB_LIB_TEXT } from "../../src/core/jobLib.ts";
 import { renderBatchScript, templateVariables } from "../../src/core/render.ts";
 import { EMBEDDED_PARTIALS, EMBEDDED_TEMPLATES } from "../../src/templates/embedded.ts";
 
@@ -72,6 +73,9 @@ export function makeLayout(jobId = "job-1"): Layout {
   fs.writeFileSync(path.join(bin, "mv"), MV_SHIM, { mode: 0o755 });
   fs.writeFileSync(path.join(bin, "module"), MODULE_SHIM, { mode: 0o755 });
   fs.writeFileSync(path.join(remote, "agent.sh"), FAKE_AGENT, { mode: 0o755 });
+  // The job helper, where an upload puts it.
+  fs.mkdirSync(path.join(remote, "lib"));
+  fs.writeFileSync(path.join(remote, "lib", JOB_LIB_FILE), JOB_LIB_TEXT);
   return {
     root,
     remote,
@@ -106,6 +110,25 @@ export function renderFor(
   if (source === undefined) throw new Error(`no template ${template}`);
   return renderBatchScript({
     name: template,
+    source,
+    partials: EMBEDDED_PARTIALS,
+    vars: templateVariables(job, config),
+  });
+}
+
+/** A template source of one's own, rendered for the layout's job (partials as chasqui has them). */
+export function renderSource(layout: Layout, source: string, vars: Record<string, string>): string {
+  const config: Config = { ...defaultConfig("cluster"), remote_dir: layout.remote };
+  const job = newJob({
+    id: layout.jobId,
+    name: "test job",
+    local_path: "/nowhere",
+    template: "mine",
+    vars,
+    now: new Date(0),
+  });
+  return renderBatchScript({
+    name: "mine",
     source,
     partials: EMBEDDED_PARTIALS,
     vars: templateVariables(job, config),

@@ -87,8 +87,9 @@ describe("loadTemplate", () => {
     expect(await renderJobScript(h, job("mine"), defaultConfig("x"))).toBe(
       "#!/bin/bash\n# site setup\n# my epilogue for j1\n",
     );
+    // Today's default templates include no partial: a user's old epilogue cannot change them.
     const pbs = await renderJobScript(h, job("pbspro-vasp"), defaultConfig("x"));
-    expect(pbs.trimEnd().endsWith("# my epilogue for j1")).toBe(true);
+    expect(pbs.trimEnd().endsWith("chasqui_run")).toBe(true);
   });
 
   test.each(["nope", "../config", "a/b", ""])(
@@ -108,17 +109,13 @@ describe("loadTemplate", () => {
 });
 
 describe("initTemplates", () => {
-  test("copies every default and partial out, then never overwrites", async () => {
+  test("copies every default template out (never chasqui's machinery), then never overwrites", async () => {
     const h = home({ "templates/slurm-vasp.sh.hbs": "my edits" });
     const first = await initTemplates(h);
     const dir = path.join(h, "templates");
     expect(first.skipped).toEqual([path.join(dir, "slurm-vasp.sh.hbs")]);
     expect(first.written.sort()).toEqual(
-      [
-        path.join(dir, "pbspro-vasp.sh.hbs"),
-        path.join(dir, "torque-vasp.sh.hbs"),
-        ...Object.keys(EMBEDDED_PARTIALS).map((p) => path.join(dir, "partials", `${p}.sh.hbs`)),
-      ].sort(),
+      [path.join(dir, "pbspro-vasp.sh.hbs"), path.join(dir, "torque-vasp.sh.hbs")].sort(),
     );
     expect(fs.readFileSync(path.join(dir, "slurm-vasp.sh.hbs"), "utf8")).toBe("my edits");
     expect(fs.readFileSync(path.join(dir, "pbspro-vasp.sh.hbs"), "utf8")).toBe(
@@ -131,16 +128,16 @@ describe("initTemplates", () => {
     expect((await loadTemplate(h, "pbspro-vasp")).origin).toBe("user");
   });
 
-  test("one template by name, or one partial", async () => {
+  test("one template by name; a partial of chasqui's is not a template to copy", async () => {
     const h = home();
     expect(await initTemplates(h, "torque-vasp")).toEqual({
       written: [path.join(h, "templates", "torque-vasp.sh.hbs")],
       skipped: [],
     });
-    expect((await initTemplates(h, "chasqui_epilogue")).written).toEqual([
-      path.join(h, "templates", "partials", "chasqui_epilogue.sh.hbs"),
-    ]);
-    expect(fs.readdirSync(path.join(h, "templates")).sort()).toEqual(["partials", "torque-vasp.sh.hbs"]);
+    await expect(initTemplates(h, "chasqui_epilogue")).rejects.toThrow(
+      'no built-in template "chasqui_epilogue"',
+    );
+    expect(fs.readdirSync(path.join(h, "templates")).sort()).toEqual(["torque-vasp.sh.hbs"]);
   });
 
   test("an unknown name is an InputError naming what exists", async () => {

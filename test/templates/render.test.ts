@@ -61,10 +61,12 @@ describe.each(Object.keys(EMBEDDED_TEMPLATES))("default template %s", (name) => 
     expect(script).toMatchSnapshot();
   });
 
-  test("is valid bash, starts with its shebang, ends with the epilogue", () => {
+  test("is valid bash, starts with its shebang, sources the job helper, ends by running the job", () => {
     expect(script.startsWith("#!/bin/bash\n")).toBe(true);
-    expect(script).toContain("# ---- chasqui epilogue ----");
-    expect(script.trimEnd().endsWith("fi")).toBe(true);
+    expect(script).toMatch(
+      /^\. "\$HOME"\/chasqui_remote\/lib\/job-[0-9a-f]{12}\.sh si-bulk_relax-2024 \d+ /m,
+    );
+    expect(script.trimEnd().endsWith("chasqui_run")).toBe(true);
     const file = path.join(scratch, `${name}.sh`);
     fs.writeFileSync(file, script);
     const r = spawnSync("bash", ["-n", file], { encoding: "utf8" });
@@ -89,13 +91,19 @@ describe.each(Object.keys(EMBEDDED_TEMPLATES))("default template %s", (name) => 
     expect(lastDirective).toBeLessThan(firstCommand);
   });
 
-  test("names the job by schedulerJobName, cds to the work folder, runs the command into stdout", () => {
+  test("names the job by schedulerJobName; the helper gets the work folder and modules; job() runs the command", () => {
     expect(script).toMatch(/^#(PBS -N |SBATCH --job-name=)csibulkr_[0-9a-f]{6}$/m);
-    expect(script).toContain('export CHASQUI_WORKDIR="$HOME"/chasqui_remote/jobs/si-bulk_relax-2024\n');
-    expect(script).toContain('if ! cd "$CHASQUI_WORKDIR"; then');
-    expect(script).toContain("\nmpirun vasp_std\n");
-    expect(script).toContain("} >>stdout &");
-    expect(script).toContain("chasqui_modules='vasp/6.4.2 intel-mpi'\n");
+    expect(script).toContain(
+      ' "$HOME"/chasqui_remote "$HOME"/chasqui_remote/jobs/si-bulk_relax-2024 \'vasp/6.4.2 intel-mpi\' || exit 1\n',
+    );
+    expect(script).toContain("\njob() {\nmpirun vasp_std\n}\n");
+    expect(script).toContain(
+      'succeeded() { grep -qF "General timing and accounting informations for this job" OUTCAR; }',
+    );
+  });
+
+  test("is short enough to read: the directives, the helper, job(), the success rule", () => {
+    expect(script.split("\n").filter((l) => l.trim() !== "").length).toBeLessThanOrEqual(17);
   });
 });
 
