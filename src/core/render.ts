@@ -3,8 +3,8 @@ import Handlebars from "handlebars";
 import { InputError } from "../errors.ts";
 import { type Config, DEFAULT_VARS } from "./config.ts";
 import type { Job } from "./job.ts";
-import { JOB_LIB_FILE } from "./jobLib.ts";
 import { schedulerJobName } from "./jobName.ts";
+import { remotePaths, shellQuote } from "./layout.ts";
 
 /** Variables chasqui sets itself; they win over anything in config.json or `--set`. */
 const PROVIDED_VARIABLES = [
@@ -36,46 +36,6 @@ export function needsAccount(templateSource: string): boolean {
     /^#PBS[ \t]+-A[ \t]+\{\{\s*account\s*\}\}/m.test(templateSource) &&
     !/\{\{#if\s+account\s*\}\}/.test(templateSource)
   );
-}
-
-/** One POSIX shell word for `s`, single-quoted unless it is plainly safe. */
-export function shellWordFor(s: string): string {
-  if (s !== "" && /^[A-Za-z0-9_./:@%+,=-]+$/.test(s)) return s;
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
-
-export interface RemotePaths {
-  /** The remote folder R as a shell word, e.g. `"$HOME"/chasqui_remote`. */
-  remote_dir_sh: string;
-  /** The root of the work folders (default R/jobs) as a shell word. */
-  work_root_sh: string;
-  /** The job's work folder, work_root/<id>, as a shell word. */
-  work_dir_sh: string;
-  /** The job helper the script sources, R/lib/job-<version>.sh, as a shell word. */
-  chasqui_lib_sh: string;
-}
-
-/** A cluster path as a shell word: absolute as is, anything else under the login home. */
-function remotePathWord(path: string): string {
-  const trimmed = path.length > 1 ? path.replace(/\/+$/, "") : path;
-  if (trimmed.startsWith("/")) return shellWordFor(trimmed);
-  const rel = trimmed.replace(/^~(\/+|$)/, "").replace(/^(\.\/+)+/, "");
-  return rel === "" || rel === "." ? `"$HOME"` : `"$HOME"/${shellWordFor(rel)}`;
-}
-
-function joinRemote(base: string, child: string): string {
-  return `${base.replace(/\/+$/, "")}/${child}`;
-}
-
-/** Where a job lives on the cluster, as shell words (pure: no remote `$HOME` is needed). */
-export function remotePaths(config: Pick<Config, "remote_dir" | "work_root">, jobId: string): RemotePaths {
-  const workRoot = config.work_root ?? joinRemote(config.remote_dir, "jobs");
-  return {
-    remote_dir_sh: remotePathWord(config.remote_dir),
-    work_root_sh: remotePathWord(workRoot),
-    work_dir_sh: remotePathWord(joinRemote(workRoot, jobId)),
-    chasqui_lib_sh: remotePathWord(joinRemote(config.remote_dir, `lib/${JOB_LIB_FILE}`)),
-  };
 }
 
 // Helpers of Handlebars itself: names in a template that are not variables.
@@ -160,7 +120,7 @@ const COMPILE_OPTIONS = { noEscape: true, strict: true } as const;
 function withShellWords(vars: Readonly<Record<string, string>>): Record<string, string> {
   const out: Record<string, string> = { ...vars };
   for (const [k, v] of Object.entries(vars)) {
-    if (!k.endsWith("_sh") && !(`${k}_sh` in out)) out[`${k}_sh`] = shellWordFor(v);
+    if (!k.endsWith("_sh") && !(`${k}_sh` in out)) out[`${k}_sh`] = shellQuote(v);
   }
   return out;
 }

@@ -6,12 +6,12 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { pipeline, Readable } from "node:stream";
 import { createGunzip } from "node:zlib";
+import { shellQuote } from "../core/layout.ts";
 import { matchesAny } from "../core/resultFiles.ts";
 import { unpackTar, writeFileEntryAtomically } from "../core/tar.ts";
 import { RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
 import { collectEvery } from "../runtime/collectGarbage.ts";
-import { shellQuote } from "../ssh/quote.ts";
 import type { Session } from "../ssh/session.ts";
 import downloadScript from "./download.sh" with { type: "text" };
 

@@ -1,7 +1,7 @@
 // The one request every sync makes after uploading: builds its input and splits its reply.
 
 import type { Config } from "../core/config.ts";
-import { shellQuote } from "../ssh/quote.ts";
+import { shellQuote } from "../core/layout.ts";
 import agentScript from "./agent.sh" with { type: "text" };
 import stateScript from "./state.sh" with { type: "text" };
 

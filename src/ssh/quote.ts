@@ -1,12 +1,7 @@
-// Quoting for the remote POSIX shell: every word chasqui puts into a remote command goes through here.
+// Words of bytes for the remote POSIX shell (file names that are not UTF-8); text words are
+// core/layout.ts shellQuote, the one quoter.
+import { shellQuote } from "../core/layout.ts";
 import { InputError } from "../errors.ts";
-
-/** One POSIX shell word that expands to exactly `s` (single quotes; `'` becomes `'\''`). */
-export function shellQuote(s: string): string {
-  if (s.includes("\0")) throw new InputError("a shell word cannot contain a NUL character");
-  if (s !== "" && /^[A-Za-z0-9_./:@%+,-]+$/.test(s)) return s;
-  return `'${s.replaceAll("'", `'\\''`)}'`;
-}
 
 /**
  * One POSIX shell word that expands to exactly these bytes, even when they are not UTF-8 (the command

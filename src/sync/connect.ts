@@ -1,7 +1,7 @@
 // Opening the one session a command needs, from the config: resolve the target as OpenSSH would,
 // then log in once. Shared by sync, cancel and download.
 import type { Config } from "../core/config.ts";
-import { remotePaths } from "../core/render.ts";
+import { remotePaths } from "../core/layout.ts";
 import type { Prompter } from "../ssh/prompter.ts";
 import { defaultResolveDeps, resolveTarget } from "../ssh/resolve.ts";
 import { openSession, type Session, type SessionEvent } from "../ssh/session.ts";

@@ -5,7 +5,7 @@ import { createHash, randomBytes } from "node:crypto";
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { remotePaths } from "../../src/core/render.ts";
+import { remotePaths } from "../../src/core/layout.ts";
 import { type UploadJob, uploadJobs } from "../../src/remote/upload.ts";
 import { noPrompter } from "../../src/ssh/prompter.ts";
 import { defaultResolveDeps, resolveTarget } from "../../src/ssh/resolve.ts";

@@ -1,6 +1,7 @@
 import { describe, expect, test } from "bun:test";
 import { execFileSync } from "node:child_process";
-import { shellQuote, shellWord, splitUtf8Runs } from "../../src/ssh/quote.ts";
+import { shellQuote } from "../../src/core/layout.ts";
+import { shellWord, splitUtf8Runs } from "../../src/ssh/quote.ts";
 
 describe("shellQuote", () => {
   test.each([

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { shellQuote } from "../../src/core/layout.ts";
 import { RemoteError } from "../../src/errors.ts";
-import { shellQuote, shellWord } from "../../src/ssh/quote.ts";
+import { shellWord } from "../../src/ssh/quote.ts";
 import { execChecked, openSession, type Session, type SessionEvent } from "../../src/ssh/session.ts";
 import { cluster, nobody, startTestProxy, targetFor } from "./helpers.ts";
 

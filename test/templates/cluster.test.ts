@@ -6,7 +6,8 @@ import * as path from "node:path";
 import { defaultConfig } from "../../src/core/config.ts";
 import { newJob } from "../../src/core/job.ts";
 import { JOB_LIB_FILE, JOB_LIB_TEXT } from "../../src/core/jobLib.ts";
-import { renderBatchScript, shellWordFor, templateVariables } from "../../src/core/render.ts";
+import { shellQuote } from "../../src/core/layout.ts";
+import { renderBatchScript, templateVariables } from "../../src/core/render.ts";
 import { EMBEDDED_PARTIALS, EMBEDDED_TEMPLATES } from "../../src/templates/embedded.ts";
 import { type Flag, readFlag, waitFor } from "./harness.ts";
 
@@ -36,7 +37,7 @@ describe.skipIf(!clusterUp)("torque-vasp on the test cluster", () => {
   function asUser(command: string) {
     return spawnSync(
       "su",
-      ["-", cluster.user, "-c", `export SLURM_CONF=${shellWordFor(cluster.slurmConf)}; ${command}`],
+      ["-", cluster.user, "-c", `export SLURM_CONF=${shellQuote(cluster.slurmConf)}; ${command}`],
       {
         encoding: "utf8",
       },
@@ -85,7 +86,7 @@ describe.skipIf(!clusterUp)("torque-vasp on the test cluster", () => {
     for (const id of Object.keys(JOBS)) {
       // Submitted from $HOME, so the script must find its work folder by itself; the wrappers
       // ignore #PBS -o/-e/-j, so the job's own output goes where the command line says.
-      const q = (f: string) => shellWordFor(path.join(remote, f));
+      const q = (f: string) => shellQuote(path.join(remote, f));
       const r = asUser(`qsub -o ${q(`${id}.out`)} -e ${q(`${id}.err`)} ${q(`${id}.sh`)}`);
       if (r.status !== 0) throw new Error(`qsub ${id} failed: ${r.stderr}`);
       submitted.set(id, r.stdout.trim());
@@ -94,7 +95,7 @@ describe.skipIf(!clusterUp)("torque-vasp on the test cluster", () => {
 
   afterAll(() => {
     if (!cluster) return;
-    for (const sid of submitted.values()) asUser(`qdel ${shellWordFor(sid)} 2>/dev/null`);
+    for (const sid of submitted.values()) asUser(`qdel ${shellQuote(sid)} 2>/dev/null`);
     if (remote) fs.rmSync(remote, { recursive: true, force: true });
   });
 

@@ -6,13 +6,8 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { type Config, DEFAULT_VARS, defaultConfig } from "../../src/core/config.ts";
 import { newJob } from "../../src/core/job.ts";
-import {
-  remotePaths,
-  renderBatchScript,
-  shellWordFor,
-  templateNeedsPotcar,
-  templateVariables,
-} from "../../src/core/render.ts";
+import { remotePaths, shellQuote } from "../../src/core/layout.ts";
+import { renderBatchScript, templateNeedsPotcar, templateVariables } from "../../src/core/render.ts";
 import { InputError } from "../../src/errors.ts";
 import { EMBEDDED_PARTIALS, EMBEDDED_TEMPLATES } from "../../src/templates/embedded.ts";
 
@@ -229,10 +224,11 @@ describe("remotePaths", () => {
     expect(r.stdout).toBe("/home/u/it's here\n/tmp/a b/j.1\n");
   });
 
-  test("shellWordFor leaves plain words alone and quotes the rest", () => {
-    expect(shellWordFor("vasp/6.4")).toBe("vasp/6.4");
-    expect(shellWordFor("")).toBe("''");
-    expect(shellWordFor("a b")).toBe("'a b'");
+  test("one quoter: plain words alone, the rest single-quoted (NAME_sh in templates too)", () => {
+    expect(shellQuote("vasp/6.4")).toBe("vasp/6.4");
+    expect(shellQuote("")).toBe("''");
+    expect(shellQuote("a b")).toBe("'a b'");
+    expect(shellQuote("a=b")).toBe("'a=b'");
   });
 });
 

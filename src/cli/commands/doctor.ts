@@ -2,10 +2,10 @@
 
 import { readConfig } from "../../config/configFile.ts";
 import type { Config } from "../../core/config.ts";
+import { remotePaths, shellQuote } from "../../core/layout.ts";
 import { needsAccount } from "../../core/render.ts";
 import { ChasquiError, ExitCode } from "../../errors.ts";
 import doctorScript from "../../remote/doctor.sh" with { type: "text" };
-import { shellQuote } from "../../ssh/quote.ts";
 import { defaultResolveDeps, resolveTarget } from "../../ssh/resolve.ts";
 import { openSession } from "../../ssh/session.ts";
 import { loadTemplate } from "../../templates/load.ts";
@@ -16,13 +16,6 @@ export interface Check {
   name: string;
   ok: boolean;
   detail: string;
-}
-
-/** The remote folder as a bash word: relative paths are under the login home. */
-function remoteDirWord(config: Config): string {
-  return config.remote_dir.startsWith("/")
-    ? shellQuote(config.remote_dir)
-    : `"$HOME"/${shellQuote(config.remote_dir)}`;
 }
 
 export function parseKeyValues(text: string): Map<string, string> {
@@ -199,7 +192,7 @@ export async function doctorCommand(
         .join("; "),
     });
     const script = [
-      `R=${remoteDirWord(config)}`,
+      `R=${remotePaths(config, "-").remote_dir_sh}`,
       `SCHED=${config.scheduler}`,
       `QUEUE=${shellQuote(config.vars.queue ?? "")}`,
       doctorScript,
