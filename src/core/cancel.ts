@@ -2,11 +2,8 @@
 // to a job. Pure; `chasqui cancel` and the sync (for `cancel --next-sync`) share it.
 import { InputError } from "../errors.ts";
 import { type Job, transition } from "./job.ts";
+import type { CancelOutcome } from "./protocol.ts";
 import { FINAL_STATES } from "./states.ts";
-
-/** The agent's answer per job (docs/REMOTE.md, `agent.sh cancel`). */
-const CANCEL_OUTCOMES = ["removed", "deleted", "gone", "unknown", "error"] as const;
-export type CancelOutcome = (typeof CANCEL_OUTCOMES)[number];
 
 export interface CancelAnswer {
   /** `local`: it had not left the workstation. The others are the agent's answer. */
@@ -48,16 +45,4 @@ export function applyCancelAnswer(job: Job, answer: CancelAnswer, now: Date): Jo
 /** `agent.sh cancel` arguments: ID=SCHEDULER_ID where the store knows the scheduler id. */
 export function cancelArgs(jobs: readonly Pick<Job, "id" | "scheduler_id">[]): string[] {
   return jobs.map((j) => (j.scheduler_id ? `${j.id}=${j.scheduler_id}` : j.id));
-}
-
-/** The agent's cancel lines: `id\toutcome\tdetail`; other lines (e.g. `@deployed=V`) are skipped. */
-export function parseCancelReply(text: string): Map<string, { outcome: CancelOutcome; detail: string }> {
-  const out = new Map<string, { outcome: CancelOutcome; detail: string }>();
-  for (const line of text.split("\n")) {
-    if (line === "" || line.startsWith("@")) continue;
-    const [id, outcome, ...rest] = line.split("\t");
-    if (!id || !outcome || !(CANCEL_OUTCOMES as readonly string[]).includes(outcome)) continue;
-    out.set(id, { outcome: outcome as CancelOutcome, detail: rest.join("\t") });
-  }
-  return out;
 }

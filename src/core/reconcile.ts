@@ -2,18 +2,10 @@
 // completion flags, one scheduler snapshot) give the jobs' new states. No I/O here.
 import type { AgentEvent } from "./agentLog.ts";
 import { type Job, transition } from "./job.ts";
-import { parseRunSummary, type RunSummary, summaryWarnings } from "./runSummary.ts";
+import type { Flag } from "./protocol.ts";
+import { summaryWarnings } from "./runSummary.ts";
 import type { Ending, SchedulerEntry } from "./schedulerView.ts";
 import type { JobState } from "./states.ts";
-
-export interface Flag {
-  status: "DONE" | "FAIL" | "TIMEOUT";
-  schedulerId: string;
-  exitCode: number | null;
-  at: string;
-  /** The run as the epilogue saw it (lines 5 and on); null for flags of older scripts. */
-  summary: RunSummary | null;
-}
 
 export interface RemoteReport {
   events: AgentEvent[];
@@ -29,37 +21,6 @@ export interface Change {
   from: JobState;
   to: JobState;
   reason: string;
-}
-
-/** `@<job id>` then the flag's four lines, for every flag (the state reply's `flags` section). */
-export function parseFlags(text: string): Map<string, Flag> {
-  const out = new Map<string, Flag>();
-  const blocks = text.split(/^@/m).filter((b) => b.length > 0);
-  for (const block of blocks) {
-    const [id, status, schedulerId, exit, at, ...rest] = block.split("\n");
-    // A flag is written to a temporary name and renamed, but a hand-made or damaged one may be short.
-    if (!id || (status !== "DONE" && status !== "FAIL" && status !== "TIMEOUT") || !schedulerId || !at)
-      continue;
-    const code = exit !== undefined && /^-?\d+$/.test(exit.trim()) ? Number(exit.trim()) : null;
-    out.set(id, {
-      status,
-      schedulerId: schedulerId.trim(),
-      exitCode: code,
-      at: at.trim(),
-      summary: parseRunSummary(rest),
-    });
-  }
-  return out;
-}
-
-/** The agent's cancel marks: `<job id>\t<scheduler id>` lines. */
-export function parseCancelMarks(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const [id, sid] = line.split("\t");
-    if (id && sid) out.set(id, sid.trim());
-  }
-  return out;
 }
 
 const FLAG_STATE = { DONE: "DONE", FAIL: "FAILED", TIMEOUT: "TIMEOUT" } as const;

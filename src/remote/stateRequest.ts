@@ -2,6 +2,7 @@
 
 import type { Config } from "../core/config.ts";
 import { shellQuote } from "../core/layout.ts";
+import { agentConfText } from "../core/protocol.ts";
 import agentScript from "./agent.sh" with { type: "text" };
 import stateScript from "./state.sh" with { type: "text" };
 
@@ -19,15 +20,6 @@ export interface StateRequest {
   remove?: readonly string[];
 }
 
-function agentConf(config: StateRequest["config"]): string {
-  return [
-    `SCHEDULER=${config.scheduler}`,
-    `MAX_QUEUED=${config.max_queued}`,
-    `MAX_RUNNING=${config.max_running}`,
-    ...(config.trigger_host ? [`TRIGGER_HOST=${config.trigger_host}`] : []),
-  ].join("\n");
-}
-
 function header(
   req: Omit<StateRequest, "offset" | "head"> & { offset?: number; head?: string | null },
 ): string {
@@ -39,7 +31,7 @@ function header(
     `W=${req.workRootSh}`,
     `OFFSET=${req.offset ?? 0}`,
     `HEAD=${shellQuote(req.head ?? "")}`,
-    `CONF=${shellQuote(agentConf(req.config))}`,
+    `CONF=${shellQuote(agentConfText(req.config))}`,
     `AGENT_B64=${Buffer.from(agentScript).toString("base64")}`,
   ].join("\n");
 }
@@ -56,29 +48,4 @@ export function cancelInput(
   return Buffer.from(
     `${header(req)}\n${stateScript}\ncancel_main ${args.map(shellQuote).join(" ")}; exit $?\n`,
   );
-}
-
-/** Sections `@@<name> <bytes>\n<bytes>\n` of the reply. */
-export function splitSections(reply: Buffer): Map<string, Buffer> {
-  const out = new Map<string, Buffer>();
-  let at = 0;
-  while (at < reply.length) {
-    const nl = reply.indexOf(0x0a, at);
-    if (nl < 0) break;
-    const m = /^@@([a-z_]+) (\d+)$/.exec(reply.subarray(at, nl).toString("utf8"));
-    if (!m) throw new Error(`unexpected reply from the cluster near byte ${at}`);
-    const size = Number(m[2]);
-    out.set(m[1]!, reply.subarray(nl + 1, nl + 1 + size));
-    at = nl + 1 + size + 1;
-  }
-  return out;
-}
-
-export function parseMeta(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq > 0) out.set(line.slice(0, eq), line.slice(eq + 1));
-  }
-  return out;
 }

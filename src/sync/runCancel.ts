@@ -3,16 +3,11 @@
 // request of one session (or, with --next-sync, by the next sync). The store changes only for
 // what the cluster confirmed.
 import { readConfig } from "../config/configFile.ts";
-import {
-  applyCancelAnswer,
-  type CancelAnswer,
-  cancelArgs,
-  checkCancellable,
-  parseCancelReply,
-} from "../core/cancel.ts";
+import { applyCancelAnswer, type CancelAnswer, cancelArgs, checkCancellable } from "../core/cancel.ts";
 import type { Config } from "../core/config.ts";
 import { findJobs } from "../core/findJobs.ts";
 import type { Job } from "../core/job.ts";
+import { parseCancelReply } from "../core/protocol.ts";
 import { RemoteError } from "../errors.ts";
 import { cancelInput } from "../remote/stateRequest.ts";
 import { openStore, type StoreOptions } from "../store/jobStore.ts";

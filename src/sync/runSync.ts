@@ -7,10 +7,17 @@ import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import { readConfig } from "../config/configFile.ts";
 import { parseAgentLog } from "../core/agentLog.ts";
-import { applyCancelAnswer, cancelArgs, parseCancelReply } from "../core/cancel.ts";
+import { applyCancelAnswer, cancelArgs } from "../core/cancel.ts";
 import type { Config } from "../core/config.ts";
 import { type Job, transition } from "../core/job.ts";
-import { type Change, parseCancelMarks, parseFlags, reconcile } from "../core/reconcile.ts";
+import {
+  parseCancelMarks,
+  parseCancelReply,
+  parseFlags,
+  parseKeyValues,
+  splitSections,
+} from "../core/protocol.ts";
+import { type Change, reconcile } from "../core/reconcile.ts";
 import { refuseRestart } from "../core/restart.ts";
 import type { RunSummary } from "../core/runSummary.ts";
 import { parseSchedulerSnapshot } from "../core/schedulerView.ts";
@@ -18,7 +25,7 @@ import { FINAL_STATES } from "../core/states.ts";
 import { InputError, RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
 import type { DownloadProgress, JobDownload } from "../remote/download.ts";
-import { parseMeta, splitSections, stateInput } from "../remote/stateRequest.ts";
+import { stateInput } from "../remote/stateRequest.ts";
 import { type UploadJob, uploadJobs } from "../remote/upload.ts";
 import type { Prompter } from "../ssh/prompter.ts";
 import type { SessionEvent } from "../ssh/session.ts";
@@ -253,7 +260,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
       }
       const sections = splitSections(reply.stdout);
       const metaText = sections.get("meta")?.toString("utf8") ?? "";
-      const meta = parseMeta(metaText);
+      const meta = parseKeyValues(metaText);
       const linesOf = (key: string) =>
         metaText
           .split("\n")

@@ -5,7 +5,8 @@
 import { describe, expect, test } from "bun:test";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { parseFlags, reconcile } from "../../src/core/reconcile.ts";
+import { parseFlags } from "../../src/core/protocol.ts";
+import { reconcile } from "../../src/core/reconcile.ts";
 import { parseSchedulerSnapshot } from "../../src/core/schedulerView.ts";
 import { jobIn, later } from "../unit/jobFixtures.ts";
 import {

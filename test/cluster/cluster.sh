@@ -98,10 +98,12 @@ setup_user() {
   chown "$USER_NAME:$USER_NAME" "$USER_HOME/.ssh/authorized_keys"
   chmod 600 "$USER_HOME/.ssh/authorized_keys"
 
-  # Rewritten only when the secret changed: pam_google_authenticator keeps its reuse list here.
+  # Rewritten only when the secret or the window changed: pam_google_authenticator keeps its
+  # reuse list here (each code works once). A window of 17 steps (±4 min) lets tests log in
+  # several times a minute without waiting for the next 30-second step.
   local ga="$USER_HOME/.google_authenticator"
-  if [[ ! -f "$ga" ]] || [[ "$(head -n 1 "$ga")" != "$TOTP_SECRET" ]]; then
-    printf '%s\n" TOTP_AUTH\n" WINDOW_SIZE 3\n" DISALLOW_REUSE\n' "$TOTP_SECRET" >"$ga"
+  if [[ ! -f "$ga" ]] || [[ "$(head -n 1 "$ga")" != "$TOTP_SECRET" ]] || ! grep -qx '" WINDOW_SIZE 17' "$ga"; then
+    printf '%s\n" TOTP_AUTH\n" WINDOW_SIZE 17\n" DISALLOW_REUSE\n' "$TOTP_SECRET" >"$ga"
   fi
   chown "$USER_NAME:$USER_NAME" "$ga"
   chmod 600 "$ga"

@@ -192,6 +192,9 @@ function totpAt(secret: string, step: number): string {
   return String(bin % 1_000_000).padStart(6, "0");
 }
 
+/** Steps the server accepts ahead of its clock: (WINDOW_SIZE 17 - 1) / 2, see cluster.sh. */
+const WINDOW_AHEAD = 8;
+
 function currentStep(nowMs = Date.now()): number {
   return Math.floor(nowMs / 1000 / TOTP_STEP_SECONDS);
 }
@@ -237,8 +240,8 @@ function withFileLock<T>(lockDir: string, fn: () => T): T {
 
 /**
  * A code the server has not seen yet. The last step handed out is kept in the state folder (under a
- * lock), so no two calls, in any process, return the same step. The server (WINDOW_SIZE 3) accepts
- * the current and the next step; past that, this waits for the clock.
+ * lock), so no two calls, in any process, return the same step. The server (WINDOW_SIZE 17)
+ * accepts steps up to 8 ahead of its clock; past that, this waits for the clock.
  */
 export async function totpCode(
   opts: { secret?: string; dir?: string; usedFile?: string } = {},
@@ -261,8 +264,8 @@ export async function totpCode(
     fs.renameSync(`${lastFile}.tmp`, lastFile);
     return chosen;
   });
-  // Usable once the server's clock is at step-1 or later.
-  const usableAtMs = (step - 1) * TOTP_STEP_SECONDS * 1000;
+  // Usable once the server's clock is at step-7 or later (one step of margin for clock edges).
+  const usableAtMs = (step - (WINDOW_AHEAD - 1)) * TOTP_STEP_SECONDS * 1000;
   while (Date.now() < usableAtMs) {
     await new Promise((r) => setTimeout(r, Math.min(1_000, usableAtMs - Date.now() + 5)));
   }

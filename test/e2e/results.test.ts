@@ -399,9 +399,24 @@ describe("retry --restart from CONTCAR", () => {
       ]),
     );
     syncJson(s);
-    // Slurm counts walltime in minutes: the kill comes a minute in, plus its check interval.
-    await flagsIn(R, [job], 200_000);
-    syncJson(s);
+    // A walltime kill as the job sees it: SIGTERM to every process of the batch step (Slurm's own
+    // kill comes only a minute in; templates/cluster.test.ts waits for a real one).
+    await waitFor(async () => (await runAsUser(`test -s ${R}/jobs/${job}/WAVECAR`)).code === 0, {
+      timeoutMs: 60_000,
+      what: "the overrunning run's WAVECAR",
+    });
+    const sid = byId(s).get(job)!.scheduler_id;
+    expect(sid).toMatch(/^\d+$/);
+    expect((await runAsUser(`scancel --signal=TERM --full ${sid}`)).code).toBe(0);
+    await flagsIn(R, [job], 60_000);
+    // The TIMEOUT flag waits for the scheduler to let the job go before it is read.
+    await waitFor(
+      async () => {
+        syncJson(s);
+        return byId(s).get(job)?.state === "TIMEOUT";
+      },
+      { timeoutMs: 60_000, intervalMs: 1000, what: "the job to read TIMEOUT" },
+    );
     expect(byId(s).get(job)).toMatchObject({ state: "TIMEOUT", summary: { contcar: "valid" } });
 
     const before = fs.readFileSync(path.join(s.root, "jobs", job, "POSCAR"), "utf8");

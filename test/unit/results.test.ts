@@ -2,10 +2,11 @@
 // patterns, what a download records, which jobs it picks.
 import { describe, expect, test } from "bun:test";
 import { formatEta, progressBar, progressLine } from "../../src/cli/progress.ts";
-import { applyCancelAnswer, checkCancellable, parseCancelReply } from "../../src/core/cancel.ts";
+import { applyCancelAnswer, checkCancellable } from "../../src/core/cancel.ts";
 import { defaultConfig, validateConfig } from "../../src/core/config.ts";
 import { transition } from "../../src/core/job.ts";
-import { parseFlags, reconcile } from "../../src/core/reconcile.ts";
+import { parseCancelReply, parseFlags } from "../../src/core/protocol.ts";
+import { reconcile } from "../../src/core/reconcile.ts";
 import { checkRestartable, refuseRestart } from "../../src/core/restart.ts";
 import { globToRegExp, resultGlobs } from "../../src/core/resultFiles.ts";
 import { parseRunSummary, summaryWarnings } from "../../src/core/runSummary.ts";

@@ -3,6 +3,7 @@
 import { readConfig } from "../../config/configFile.ts";
 import type { Config } from "../../core/config.ts";
 import { remotePaths, shellQuote } from "../../core/layout.ts";
+import { parseKeyValues } from "../../core/protocol.ts";
 import { needsAccount } from "../../core/render.ts";
 import { ChasquiError, ExitCode } from "../../errors.ts";
 import doctorScript from "../../remote/doctor.sh" with { type: "text" };
@@ -16,15 +17,6 @@ export interface Check {
   name: string;
   ok: boolean;
   detail: string;
-}
-
-export function parseKeyValues(text: string): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of text.split("\n")) {
-    const eq = line.indexOf("=");
-    if (eq > 0) out.set(line.slice(0, eq), line.slice(eq + 1));
-  }
-  return out;
 }
 
 /** Pure: what the scheduler said when asked (server, then the configured queue). */
