@@ -1,8 +1,8 @@
-// The job helper every batch script sources (src/remote/job.sh), and the versioned name it is
+// The job helper every batch script sources (src/cluster/kit/job.sh), and the versioned name it is
 // deployed under on the cluster: its content's hash, so a changed helper gets a new name and the
 // scripts of jobs already queued keep the one they were rendered against.
 import { createHash } from "node:crypto";
-import jobLib from "../remote/job.sh" with { type: "text" };
+import jobLib from "../cluster/kit/job.sh" with { type: "text" };
 
 export const JOB_LIB_TEXT: string = jobLib;
 

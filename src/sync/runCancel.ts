@@ -2,6 +2,9 @@
 // are taken out of waiting/ or deleted in the scheduler by the agent, under its lock, in one
 // request of one session (or, with --next-sync, by the next sync). The store changes only for
 // what the cluster confirmed.
+
+import { agentLimits, type ConnectOptions, connectCluster, remoteDirs } from "../cluster/connect.ts";
+import { cancelInput } from "../cluster/stateRequest.ts";
 import { readConfig } from "../config/configFile.ts";
 import { applyCancelAnswer, type CancelAnswer, cancelArgs, checkCancellable } from "../core/cancel.ts";
 import type { Config } from "../core/config.ts";
@@ -9,9 +12,7 @@ import { findJobs } from "../core/findJobs.ts";
 import type { Job } from "../core/job.ts";
 import { parseCancelReply } from "../core/protocol.ts";
 import { RemoteError } from "../errors.ts";
-import { cancelInput } from "../remote/stateRequest.ts";
 import { openStore, type StoreOptions } from "../store/jobStore.ts";
-import { agentLimits, type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
 
 export interface CancelResult {
   id: string;

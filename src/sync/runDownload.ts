@@ -2,22 +2,22 @@
 // go, and the record of what came home.
 import * as os from "node:os";
 import * as path from "node:path";
+import { type ConnectOptions, connectCluster, remoteDirs } from "../cluster/connect.ts";
+import {
+  type DownloadProgress,
+  type DownloadTarget,
+  downloadResults,
+  type JobDownload,
+} from "../cluster/download.ts";
 import { readConfig } from "../config/configFile.ts";
 import type { Config } from "../core/config.ts";
 import { findJobs } from "../core/findJobs.ts";
 import type { Job, JobResults } from "../core/job.ts";
 import { resultGlobs } from "../core/resultFiles.ts";
 import { InputError } from "../errors.ts";
-import {
-  type DownloadProgress,
-  type DownloadTarget,
-  downloadResults,
-  type JobDownload,
-} from "../remote/download.ts";
 import type { Session } from "../ssh/session.ts";
 import type { LockedStore } from "../store/jobStore.ts";
 import { openStore, type StoreOptions } from "../store/jobStore.ts";
-import { type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
 
 const FINISHED = new Set(["DONE", "FAILED", "TIMEOUT"]);
 

@@ -5,6 +5,10 @@
 // come home, whatever the number of jobs.
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
+import { agentLimits, connectCluster, remoteDirs } from "../cluster/connect.ts";
+import type { DownloadProgress, JobDownload } from "../cluster/download.ts";
+import { stateInput } from "../cluster/stateRequest.ts";
+import { type UploadJob, uploadJobs } from "../cluster/upload.ts";
 import { readConfig } from "../config/configFile.ts";
 import { parseAgentLog } from "../core/agentLog.ts";
 import { applyCancelAnswer, cancelArgs } from "../core/cancel.ts";
@@ -24,14 +28,10 @@ import { parseSchedulerSnapshot } from "../core/schedulerView.ts";
 import { FINAL_STATES } from "../core/states.ts";
 import { InputError, RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
-import type { DownloadProgress, JobDownload } from "../remote/download.ts";
-import { stateInput } from "../remote/stateRequest.ts";
-import { type UploadJob, uploadJobs } from "../remote/upload.ts";
 import type { Prompter } from "../ssh/prompter.ts";
 import type { SessionEvent } from "../ssh/session.ts";
 import { openStore, type StoreOptions } from "../store/jobStore.ts";
 import { createJobRenderer } from "../templates/renderJob.ts";
-import { agentLimits, connectCluster, remoteDirs } from "./connect.ts";
 import { fetchInto, needsDownload } from "./runDownload.ts";
 
 export interface SyncOptions {

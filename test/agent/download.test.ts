@@ -1,4 +1,4 @@
-// The cluster side of downloads (src/remote/download.sh), run with bash on a folder of this
+// The cluster side of downloads (src/cluster/kit/download.sh), run with bash on a folder of this
 // machine: which files match, which travel, which the workstation keeps, and the tar stream.
 import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
@@ -7,7 +7,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { gunzipSync } from "node:zlib";
-import { downloadInput, parseManifest } from "../../src/remote/download.ts";
+import { downloadInput, parseManifest } from "../../src/cluster/download.ts";
 
 const sha = (s: string) => createHash("sha256").update(s).digest("hex");
 

@@ -7,7 +7,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { type AgentEvent, parseAgentLog } from "../../src/core/agentLog.ts";
 
-const AGENT_SH = path.join(import.meta.dir, "../../src/remote/agent.sh");
+const AGENT_SH = path.join(import.meta.dir, "../../src/cluster/kit/agent.sh");
 const FAKE_PBS = path.join(import.meta.dir, "fakepbs.sh");
 const FIXTURES = path.join(import.meta.dir, "../fixtures");
 const USER = "tester";

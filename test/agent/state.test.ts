@@ -5,10 +5,10 @@ import { describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { stateInput } from "../../src/cluster/stateRequest.ts";
 import { parseAgentLog } from "../../src/core/agentLog.ts";
 import { shellQuote } from "../../src/core/layout.ts";
 import { parseKeyValues, splitSections } from "../../src/core/protocol.ts";
-import { stateInput } from "../../src/remote/stateRequest.ts";
 import { sandboxesPerTest } from "./helpers.ts";
 
 const box = sandboxesPerTest();

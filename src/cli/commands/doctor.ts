@@ -1,14 +1,13 @@
 // `chasqui doctor`: one login, then each check as a line that says OK or what to fix.
 
+import { clusterTarget, connectCluster } from "../../cluster/connect.ts";
+import doctorScript from "../../cluster/kit/doctor.sh" with { type: "text" };
 import { readConfig } from "../../config/configFile.ts";
 import type { Config } from "../../core/config.ts";
 import { remotePaths, shellQuote } from "../../core/layout.ts";
 import { parseKeyValues } from "../../core/protocol.ts";
 import { needsAccount } from "../../core/render.ts";
 import { ChasquiError, ExitCode } from "../../errors.ts";
-import doctorScript from "../../remote/doctor.sh" with { type: "text" };
-import { defaultResolveDeps, resolveTarget } from "../../ssh/resolve.ts";
-import { openSession } from "../../ssh/session.ts";
 import { loadTemplate } from "../../templates/load.ts";
 import { type CliContext, write } from "../context.ts";
 import { createTerminalPrompter } from "../prompt.ts";
@@ -134,7 +133,7 @@ export async function doctorCommand(
     ok: true,
     detail: warnings.length ? `valid; warnings: ${warnings.join("; ")}` : "valid",
   });
-  const target = await resolveTarget(config, defaultResolveDeps());
+  const target = await clusterTarget(config);
   const route = [
     ...target.proxyJump.map((h) => `${h.user}@${h.hostname}:${h.port}`),
     `${target.user}@${target.hostname}:${target.port}`,
@@ -153,17 +152,19 @@ export async function doctorCommand(
     });
   }
   let hostKeyNote = "matches known_hosts";
-  let session: Awaited<ReturnType<typeof openSession>>;
+  let session: Awaited<ReturnType<typeof connectCluster>>;
   try {
-    session = await openSession({
-      target,
-      otpCommand: config.otp_command,
-      prompter: createTerminalPrompter(),
-      acceptNewHostKey: opts.acceptNewHostKey === true,
-      events: (e) => {
-        if (e.type === "hostkey-added") hostKeyNote = `new key accepted and recorded (${e.fingerprint})`;
+    session = await connectCluster(
+      config,
+      {
+        prompter: createTerminalPrompter(),
+        acceptNewHostKey: opts.acceptNewHostKey === true,
+        events: (e) => {
+          if (e.type === "hostkey-added") hostKeyNote = `new key accepted and recorded (${e.fingerprint})`;
+        },
       },
-    });
+      target,
+    );
   } catch (e) {
     // The failing step is a check like the others, in --json too.
     const failed = hostKeyFailure(e) ? "host key" : "login";

@@ -1,6 +1,7 @@
 // `chasqui sync`: one SSH session; a summary for people, or --json for scripts.
+
+import type { JobDownload } from "../../cluster/download.ts";
 import { ChasquiError, ExitCode } from "../../errors.ts";
-import type { JobDownload } from "../../remote/download.ts";
 import { runSync, type SyncSummary } from "../../sync/runSync.ts";
 import { type CliContext, storeOptions, write } from "../context.ts";
 import { bytes, energyCell } from "../jobView.ts";

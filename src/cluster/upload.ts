@@ -10,7 +10,7 @@ import { JOB_LIB_FILE, JOB_LIB_TEXT } from "../core/jobLib.ts";
 import { packTar, type TarEntry } from "../core/tar.ts";
 import { RemoteError } from "../errors.ts";
 import type { ExecOptions, Session } from "../ssh/session.ts";
-import uploadScript from "./upload.sh" with { type: "text" };
+import uploadScript from "./kit/upload.sh" with { type: "text" };
 
 interface UploadFile {
   /** File name inside the job's work folder. */

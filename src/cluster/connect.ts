@@ -1,9 +1,9 @@
 // Opening the one session a command needs, from the config: resolve the target as OpenSSH would,
-// then log in once. Shared by sync, cancel and download.
+// then log in once. Shared by sync, cancel, download and doctor: the only way in to the cluster.
 import type { Config } from "../core/config.ts";
 import { remotePaths } from "../core/layout.ts";
 import type { Prompter } from "../ssh/prompter.ts";
-import { defaultResolveDeps, resolveTarget } from "../ssh/resolve.ts";
+import { defaultResolveDeps, type ResolvedTarget, resolveTarget } from "../ssh/resolve.ts";
 import { openSession, type Session, type SessionEvent } from "../ssh/session.ts";
 
 export interface ConnectOptions {
@@ -12,10 +12,18 @@ export interface ConnectOptions {
   events?: (e: SessionEvent) => void;
 }
 
-export async function connectCluster(config: Config, opts: ConnectOptions): Promise<Session> {
-  const target = await resolveTarget(config, defaultResolveDeps());
+/** Where a login goes, as OpenSSH would resolve it (ProxyJump hops first). */
+export function clusterTarget(config: Config): Promise<ResolvedTarget> {
+  return resolveTarget(config, defaultResolveDeps());
+}
+
+export async function connectCluster(
+  config: Config,
+  opts: ConnectOptions,
+  target?: ResolvedTarget,
+): Promise<Session> {
   return openSession({
-    target,
+    target: target ?? (await clusterTarget(config)),
     otpCommand: config.otp_command,
     prompter: opts.prompter,
     acceptNewHostKey: opts.acceptNewHostKey,

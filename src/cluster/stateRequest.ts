@@ -3,8 +3,8 @@
 import type { Config } from "../core/config.ts";
 import { shellQuote } from "../core/layout.ts";
 import { agentConfText } from "../core/protocol.ts";
-import agentScript from "./agent.sh" with { type: "text" };
-import stateScript from "./state.sh" with { type: "text" };
+import agentScript from "./kit/agent.sh" with { type: "text" };
+import stateScript from "./kit/state.sh" with { type: "text" };
 
 export interface StateRequest {
   remoteDirSh: string;

@@ -13,7 +13,7 @@ import { RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
 import { collectEvery } from "../runtime/collectGarbage.ts";
 import type { Session } from "../ssh/session.ts";
-import downloadScript from "./download.sh" with { type: "text" };
+import downloadScript from "./kit/download.sh" with { type: "text" };
 
 export interface DownloadTarget {
   id: string;
