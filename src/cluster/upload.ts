@@ -41,9 +41,12 @@ export interface UploadResult {
   /** Distinct file bodies, and how many of them the cluster lacked. */
   uniqueBodies: number;
   bodiesSent: number;
+  /** Bytes that had to reach the cluster once: distinct bodies, and the job helper when it went. */
   uniqueBytes: number;
   /** Bytes of file bodies put on the wire (the tar framing comes on top). */
   bodyBytesSent: number;
+  /** The job helper went too (the cluster lacked this version of it). */
+  helperSent: boolean;
   requests: number;
   /** Restarted jobs and the run whose CONTCAR they continue from (e.g. "run.1"). */
   restartedFrom: Map<string, string>;
@@ -88,20 +91,20 @@ export async function uploadJobs(
     }
   }
   const tx = `${Date.now().toString(36)}-${randomBytes(4).toString("hex")}`;
+  // The job helper is asked about like a body: it travels only to a cluster that lacks it.
+  const libKey = `lib/${JOB_LIB_FILE}`;
   const ask = Buffer.concat([
     scriptInput(paths, "missing", tx),
-    Buffer.from(`${[...bodies.keys()].join("\n")}\n\n`),
+    Buffer.from(`${[...bodies.keys(), libKey].join("\n")}\n\n`),
   ]);
   const reply = await session.exec("bash -s", { ...opts, stdin: ask });
   if (reply.code !== 0) {
     throw new RemoteError(`cannot read the cluster's content store: ${reply.stderr.toString().trim()}`);
   }
-  const missing = new Set(
-    reply.stdout
-      .toString("utf8")
-      .split("\n")
-      .filter((h) => bodies.has(h)),
-  );
+  const answered = reply.stdout.toString("utf8").split("\n");
+  const missing = new Set(answered.filter((h) => bodies.has(h)));
+  const libMissing = answered.includes(libKey);
+  let helperSent = false;
   const base = `.incoming/${tx}`;
   const entries: TarEntry[] = [];
   let bodyBytesSent = 0;
@@ -130,9 +133,12 @@ export async function uploadJobs(
   const order = jobs.filter((j) => j.script !== undefined).map((j) => j.id);
   if (order.length > 0) {
     entries.push({ type: "file", path: `${base}/order`, mode: 0o644, body: `${order.join("\n")}\n` });
-    // The helper the scripts source travels with them (a few KB), so no script can wait in
-    // waiting/ without it.
-    entries.push({ type: "file", path: `${base}/lib/${JOB_LIB_FILE}`, mode: 0o644, body: JOB_LIB_TEXT });
+    // The helper the scripts source travels with them where the cluster lacks it, so no script
+    // can wait in waiting/ without it.
+    if (libMissing) {
+      entries.push({ type: "file", path: `${base}/lib/${JOB_LIB_FILE}`, mode: 0o644, body: JOB_LIB_TEXT });
+      helperSent = true;
+    }
   }
   const result = await session.exec("bash -s", {
     ...opts,
@@ -151,7 +157,10 @@ export async function uploadJobs(
     files: placed.length,
     uniqueBodies: bodies.size,
     bodiesSent: missing.size,
-    uniqueBytes: [...bodies.values()].reduce((n, b) => n + b.size, 0),
+    uniqueBytes:
+      [...bodies.values()].reduce((n, b) => n + b.size, 0) +
+      (helperSent ? Buffer.byteLength(JOB_LIB_TEXT) : 0),
+    helperSent,
     bodyBytesSent,
     requests: 2,
     ...parseRestarts(result.stdout.toString("utf8")),

@@ -71,6 +71,8 @@ describe("uploading job inputs", () => {
     const sent = after.bytesSent - before.bytesSent;
     expect(sent).toBeLessThan(result.uniqueBytes * 1.05);
     expect(sent).toBeGreaterThan(potcar.length);
+    // The job helper went with this first upload; it is not sent again.
+    expect(result.helperSent).toBe(true);
 
     const sums = await session.exec(
       `cd ${REMOTE_DIR}/jobs && sha256sum */POSCAR */INCAR */POTCAR && stat -c '%h' job-000/POTCAR && ls ../waiting | wc -l`,
@@ -90,6 +92,7 @@ describe("uploading job inputs", () => {
       jobs.slice(0, 1),
     );
     expect(again.bodiesSent).toBe(0);
+    expect(again.helperSent).toBe(false);
     const kept = await session.exec(`ls ${REMOTE_DIR}/jobs/job-000/run.1`);
     expect(kept.stdout.toString().split("\n").sort().filter(Boolean)).toEqual(["INCAR", "POSCAR", "POTCAR"]);
   });

@@ -7,11 +7,16 @@
 set -u
 shopt -s nullglob
 
+# Which of the given keys the cluster lacks: sha256 hashes of file bodies (R/store/<hash>), and
+# lib/job-<version>.sh for the job helper.
 missing() {
   local h
   while IFS= read -r h; do
     [ -n "$h" ] || break
-    [ -f "$R/store/$h" ] || printf '%s\n' "$h"
+    case $h in
+      lib/job-*.sh) [[ ${h#lib/} =~ ^job-[0-9a-f]+\.sh$ ]] && [ ! -f "$R/$h" ] && printf '%s\n' "$h" ;;
+      *) [ -f "$R/store/$h" ] || printf '%s\n' "$h" ;;
+    esac
   done
 }
 
