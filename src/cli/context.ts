@@ -13,9 +13,18 @@ export interface CliContext {
   columns?: number;
   /** Colours on stdout: a terminal, and NO_COLOR not set. */
   color?: boolean;
-  /** A person can answer prompts (stdin is a terminal). */
-  interactive: boolean;
   now: () => Date;
+}
+
+/**
+ * The one rule for "a person is at a terminal to answer": stdin is a terminal and this is not a
+ * CI run. Prompts (2FA codes, passphrases, host keys) are asked only then; otherwise exit 3.
+ */
+export function personAtTerminal(
+  input: { isTTY?: boolean },
+  env: Record<string, string | undefined> = process.env,
+): boolean {
+  return input.isTTY === true && env.CI !== "true" && env.CI !== "1";
 }
 
 function chasquiHome(env: NodeJS.ProcessEnv): string {
@@ -69,7 +78,6 @@ export function processContext(): CliContext {
     outIsTTY: Boolean(process.stdout.isTTY),
     ...(process.stdout.isTTY && process.stdout.columns ? { columns: process.stdout.columns } : {}),
     color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR && process.env.TERM !== "dumb",
-    interactive: Boolean(process.stdin.isTTY) && process.env.CI !== "true",
     now: () => new Date(),
   };
 }

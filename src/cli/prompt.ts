@@ -4,6 +4,7 @@ import { StringDecoder } from "node:string_decoder";
 import { WriteStream } from "node:tty";
 import { ChasquiError } from "../errors.ts";
 import type { Prompter } from "../ssh/prompter.ts";
+import { personAtTerminal } from "./context.ts";
 
 class PromptCancelled extends ChasquiError {
   constructor(what: string) {
@@ -27,11 +28,11 @@ function questionStream(): NodeJS.WritableStream {
   }
 }
 
-/** Interactive only when stdin is a terminal and this is not CI. */
+/** Asks only when a person is at the terminal (personAtTerminal). */
 export function createTerminalPrompter(opts: TerminalPrompterOptions = {}): Prompter {
   const input = opts.input ?? process.stdin;
   const env = opts.env ?? process.env;
-  const interactive = input.isTTY === true && env.CI !== "true" && env.CI !== "1";
+  const interactive = personAtTerminal(input, env);
   let output: NodeJS.WritableStream | null = opts.output ?? null;
   const out = () => {
     output ??= questionStream();

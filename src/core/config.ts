@@ -133,6 +133,54 @@ export function unusedVariables(
 
 const HOST_WORD = /^[A-Za-z0-9._-]+(@[A-Za-z0-9._-]+)?$/;
 
+/** What `chasqui init` was told; everything else is a default. */
+export interface InitChoices {
+  host: string;
+  port?: number;
+  user?: string;
+  identity?: string;
+  knownHosts?: string;
+  remoteDir?: string;
+  workRoot?: string;
+  scheduler?: SchedulerKind;
+  maxQueued?: number;
+  maxRunning?: number;
+  template?: string;
+  otpCommand?: string;
+  download?: boolean;
+  resultsDir?: string;
+  triggerHost?: string;
+}
+
+/**
+ * The config `init` writes (validate it before writing): a slurm-* template implies the Slurm
+ * scheduler, and max_running follows a smaller max_queued down (running jobs count as queued).
+ */
+export function initialConfig(
+  o: InitChoices,
+  vars: Readonly<Record<string, string>>,
+): Record<string, unknown> {
+  const base = defaultConfig(o.host);
+  return {
+    ...base,
+    port: o.port ?? null,
+    user: o.user ?? null,
+    identity: o.identity ?? null,
+    known_hosts: o.knownHosts ?? null,
+    otp_command: o.otpCommand ?? null,
+    remote_dir: o.remoteDir ?? base.remote_dir,
+    work_root: o.workRoot ?? null,
+    scheduler: o.scheduler ?? (o.template?.startsWith("slurm") ? "slurm" : base.scheduler),
+    max_queued: o.maxQueued ?? base.max_queued,
+    max_running: o.maxRunning ?? Math.min(base.max_running, o.maxQueued ?? base.max_running),
+    template: o.template ?? base.template,
+    vars: { ...base.vars, ...vars },
+    download_results: o.download === true,
+    results_dir: o.resultsDir ?? null,
+    trigger_host: o.triggerHost ?? null,
+  };
+}
+
 export interface ConfigCheck {
   config: Config | null;
   errors: string[];

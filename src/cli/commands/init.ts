@@ -1,54 +1,27 @@
 // `chasqui init`: write the config from options, validated before anything is written.
 
 import { configExists, configPath, writeConfig } from "../../config/configFile.ts";
-import { defaultConfig, parseSetOptions, unusedVariables, validateConfig } from "../../core/config.ts";
+import {
+  type InitChoices,
+  initialConfig,
+  parseSetOptions,
+  unusedVariables,
+  validateConfig,
+} from "../../core/config.ts";
 import { usedVariables } from "../../core/render.ts";
 import { InputError } from "../../errors.ts";
 import { type CliContext, write } from "../context.ts";
 
-export interface InitOptions {
-  host: string;
-  port?: number;
-  user?: string;
-  identity?: string;
-  knownHosts?: string;
-  remoteDir?: string;
-  workRoot?: string;
-  scheduler?: "pbs" | "slurm";
-  maxQueued?: number;
-  maxRunning?: number;
-  template?: string;
-  otpCommand?: string;
+/** What the command line gave: the choices init passes to the core, and how to write. */
+export interface InitOptions extends InitChoices {
   set: string[];
-  download?: boolean;
-  resultsDir?: string;
-  triggerHost?: string;
   force?: boolean;
   json?: boolean;
 }
 
 export async function initCommand(ctx: CliContext, opts: InitOptions): Promise<void> {
   const sets = parseSetOptions(opts.set);
-  const base = defaultConfig(opts.host);
-  const raw = {
-    ...base,
-    port: opts.port ?? null,
-    user: opts.user ?? null,
-    identity: opts.identity ?? null,
-    known_hosts: opts.knownHosts ?? null,
-    otp_command: opts.otpCommand ?? null,
-    remote_dir: opts.remoteDir ?? base.remote_dir,
-    work_root: opts.workRoot ?? null,
-    scheduler: opts.scheduler ?? (opts.template?.startsWith("slurm") ? "slurm" : base.scheduler),
-    max_queued: opts.maxQueued ?? base.max_queued,
-    max_running: opts.maxRunning ?? Math.min(base.max_running, opts.maxQueued ?? base.max_running),
-    template: opts.template ?? base.template,
-    vars: { ...base.vars, ...sets.vars },
-    download_results: opts.download === true,
-    results_dir: opts.resultsDir ?? null,
-    trigger_host: opts.triggerHost ?? null,
-  };
-  const check = validateConfig(raw);
+  const check = validateConfig(initialConfig(opts, sets.vars));
   const errors = [...sets.errors, ...check.errors];
   if (errors.length > 0 || !check.config) throw new InputError(`bad init options:\n  ${errors.join("\n  ")}`);
   const { loadTemplate } = await import("../../templates/load.ts");
