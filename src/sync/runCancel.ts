@@ -3,15 +3,13 @@
 // request of one session (or, with --next-sync, by the next sync). The store changes only for
 // what the cluster confirmed.
 
-import { agentLimits, type ConnectOptions, connectCluster, remoteDirs } from "../cluster/connect.ts";
-import { cancelInput } from "../cluster/stateRequest.ts";
+import { agentLimits, type ConnectOptions } from "../cluster/connect.ts";
+import { openCluster } from "../cluster/sshCluster.ts";
 import { readConfig } from "../config/configFile.ts";
 import { applyCancelAnswer, type CancelAnswer, cancelArgs, checkCancellable } from "../core/cancel.ts";
 import type { Config } from "../core/config.ts";
 import { findJobs } from "../core/findJobs.ts";
 import type { Job } from "../core/job.ts";
-import { parseCancelReply } from "../core/protocol.ts";
-import { RemoteError } from "../errors.ts";
 import { openStore, type StoreOptions } from "../store/jobStore.ts";
 
 export interface CancelResult {
@@ -68,25 +66,15 @@ async function cancelOnCluster(
   jobs: readonly Job[],
   opts: ConnectOptions,
 ): Promise<Map<string, CancelAnswer>> {
-  const session = await connectCluster(config, opts);
+  const cluster = await openCluster(config, opts);
   try {
-    const reply = await session.exec("bash -s", {
-      stdin: cancelInput({ ...remoteDirs(config), config: agentLimits(config) }, cancelArgs(jobs)),
-      timeoutMs: 120_000,
-    });
-    const answers: Map<string, CancelAnswer> = parseCancelReply(reply.stdout.toString("utf8"));
-    if (reply.code !== 0 && answers.size === 0) {
-      throw new RemoteError(
-        `the cluster could not cancel: ${reply.stderr.toString().trim() || `exit ${reply.code}`}`,
-        { hint: "Nothing was changed; try again in a minute." },
-      );
-    }
+    const answers: Map<string, CancelAnswer> = await cluster.cancel(cancelArgs(jobs), agentLimits(config));
     for (const j of jobs) {
       if (!answers.has(j.id))
         answers.set(j.id, { outcome: "error", detail: "the cluster gave no answer for it" });
     }
     return answers;
   } finally {
-    await session.close();
+    await cluster.close();
   }
 }

@@ -2,20 +2,16 @@
 // go, and the record of what came home.
 import * as os from "node:os";
 import * as path from "node:path";
-import { type ConnectOptions, connectCluster, remoteDirs } from "../cluster/connect.ts";
-import {
-  type DownloadProgress,
-  type DownloadTarget,
-  downloadResults,
-  type JobDownload,
-} from "../cluster/download.ts";
+import type { ConnectOptions } from "../cluster/connect.ts";
+import type { DownloadProgress, DownloadTarget, JobDownload } from "../cluster/download.ts";
+import type { Cluster } from "../cluster/port.ts";
+import { openCluster } from "../cluster/sshCluster.ts";
 import { readConfig } from "../config/configFile.ts";
 import type { Config } from "../core/config.ts";
 import { findJobs } from "../core/findJobs.ts";
 import type { Job, JobResults } from "../core/job.ts";
 import { resultGlobs } from "../core/resultFiles.ts";
 import { InputError } from "../errors.ts";
-import type { Session } from "../ssh/session.ts";
 import type { LockedStore } from "../store/jobStore.ts";
 import { openStore, type StoreOptions } from "../store/jobStore.ts";
 
@@ -85,18 +81,16 @@ export function resultsRecord(d: JobDownload, at: string): JobResults {
   return { at, dest: d.dest, files };
 }
 
-/** Downloads in an open session, then records what came home (one store write). */
+/** Downloads from the cluster, then records what came home (one store write). */
 export async function fetchInto(
-  session: Session,
+  cluster: Cluster,
   locked: LockedStore,
   config: Config,
   jobs: readonly Job[],
   opts: { now: () => Date; onProgress?: (p: DownloadProgress) => void },
 ): Promise<JobDownload[]> {
   if (jobs.length === 0) return [];
-  const results = await downloadResults(
-    session,
-    remoteDirs(config).workRootSh,
+  const results = await cluster.download(
     jobs.map((j) => downloadTarget(j, config)),
     opts.onProgress ? { onProgress: opts.onProgress } : {},
   );
@@ -129,11 +123,11 @@ export async function runDownload(
   return store.withLock(async (locked) => {
     const picked = pickDownloads((await locked.read()).jobs, ids, opts);
     if (picked.length === 0) return [];
-    const session = await connectCluster(config, opts);
+    const cluster = await openCluster(config, opts);
     try {
-      return await fetchInto(session, locked, config, picked, opts);
+      return await fetchInto(cluster, locked, config, picked, opts);
     } finally {
-      await session.close();
+      await cluster.close();
     }
   });
 }

@@ -1,36 +1,27 @@
-// One sync: under the store lock, render and upload new jobs, then one state request (cancels
-// asked for with --next-sync, agent run, log since the cursor, flags, cancel marks, scheduler
-// snapshot), then the pure reconcile and one store write, then (when asked) one download of every
-// finished job's results. SSH requests: 1, +2 when there is something to upload, +1 when results
-// come home, whatever the number of jobs.
+// One sync, a straight line under the store lock: plan (render; --dry-run stops here) → upload →
+// commit UPLOADED → one state request (cancels asked for, the agent's run, its log since the
+// cursor, flags, cancel marks, the scheduler snapshot) → the pure reconcile → commit → (when
+// asked) results home. SSH requests: 1, +2 when there is something to upload, +1 when results
+// come home, whatever the number of jobs. The cluster is a port (cluster/port.ts).
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
-import { agentLimits, connectCluster, remoteDirs } from "../cluster/connect.ts";
+import { agentLimits, type ConnectOptions } from "../cluster/connect.ts";
 import type { DownloadProgress, JobDownload } from "../cluster/download.ts";
-import { stateInput } from "../cluster/stateRequest.ts";
-import { type UploadJob, uploadJobs } from "../cluster/upload.ts";
+import type { Cluster, StateReport } from "../cluster/port.ts";
+import { openCluster } from "../cluster/sshCluster.ts";
 import { readConfig } from "../config/configFile.ts";
-import { parseAgentLog } from "../core/agentLog.ts";
 import { applyCancelAnswer, cancelArgs } from "../core/cancel.ts";
 import type { Config } from "../core/config.ts";
 import { type Job, transition } from "../core/job.ts";
-import {
-  parseCancelMarks,
-  parseCancelReply,
-  parseFlags,
-  parseKeyValues,
-  splitSections,
-} from "../core/protocol.ts";
 import { type Change, reconcile } from "../core/reconcile.ts";
 import { refuseRestart } from "../core/restart.ts";
 import type { RunSummary } from "../core/runSummary.ts";
-import { parseSchedulerSnapshot } from "../core/schedulerView.ts";
 import { FINAL_STATES } from "../core/states.ts";
-import { InputError, RemoteError } from "../errors.ts";
+import { InputError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
 import type { Prompter } from "../ssh/prompter.ts";
 import type { SessionEvent } from "../ssh/session.ts";
-import { openStore, type StoreOptions } from "../store/jobStore.ts";
+import { type LockedStore, openStore, type StoreOptions } from "../store/jobStore.ts";
 import { createJobRenderer } from "../templates/renderJob.ts";
 import { fetchInto, needsDownload } from "./runDownload.ts";
 
@@ -45,6 +36,8 @@ export interface SyncOptions {
   events?: (e: SessionEvent) => void;
   /** Told once when another chasqui holds the store and this sync waits for it. */
   onLockWait?: StoreOptions["onWait"];
+  /** How to reach the cluster (default: log in over ssh); tests give an in-memory one. */
+  openCluster?: (config: Config, opts: ConnectOptions) => Promise<Cluster>;
 }
 
 interface PlannedUpload {
@@ -200,148 +193,69 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
     const { plan, notSent } = await planUploads(home, config, data.jobs);
     if (notSent.length > 0) await noteNotSent(locked, notSent, opts.now());
     const timestamp = opts.now().toISOString();
-    const session = await connectCluster(config, {
+    const cluster = await (opts.openCluster ?? openCluster)(config, {
       prompter: opts.prompter,
       acceptNewHostKey: opts.acceptNewHostKey,
       ...(opts.events ? { events: opts.events } : {}),
     });
     try {
-      const dirs = remoteDirs(config);
-      const uploaded: string[] = [];
-      let restartRefused: { id: string; why: string }[] = [];
-      if (plan.length > 0) {
-        const byId = new Map(data.jobs.map((j) => [j.id, j]));
-        const jobs: UploadJob[] = plan.map((p) => ({
-          id: p.id,
-          script: p.script,
-          restart: byId.get(p.id)!.restart,
-          files: p.files.map((name) => ({ name, path: path.join(byId.get(p.id)!.local_path, name) })),
-        }));
-        const up = await uploadJobs(session, dirs, jobs);
-        restartRefused = up.restartRefused;
-        const refused = new Map(restartRefused.map((r) => [r.id, r.why]));
-        await locked.update((d) => {
-          const now = opts.now();
-          d.jobs = d.jobs.map((j) => {
-            if (!plan.some((p) => p.id === j.id) || j.state !== "QUEUED_LOCAL") return j;
-            const why = refused.get(j.id);
-            if (why !== undefined) return refuseRestart(j, why, now);
-            return {
-              ...transition(j, "UPLOADED", uploadReason(up.restartedFrom.get(j.id)), now),
-              restart: false,
-              summary: null,
-            };
-          });
-        });
-        uploaded.push(...plan.map((p) => p.id).filter((id) => !refused.has(id)));
-      }
+      // 1. Upload what waits, and record it as UPLOADED at once: a cut after this is recoverable.
+      const { uploaded, restartRefused } = await uploadPlan(cluster, locked, plan, data.jobs, opts.now);
+      // 2. One state request: cancels asked for, the agent's run, its log, flags, the scheduler.
       const fresh = await locked.read();
-      const cursor = fresh.log_cursor ?? { offset: 0, head: null };
-      // A job that ended meanwhile has nothing left to cancel; its request simply lapses.
-      const wantsCancel = (j: Job) =>
-        j.cancel_requested && j.state !== "QUEUED_LOCAL" && !FINAL_STATES.has(j.state);
       const toCancel = fresh.jobs.filter(wantsCancel);
-      const reply = await session.exec("bash -s", {
-        stdin: stateInput({
-          ...dirs,
-          offset: cursor.offset,
-          head: cursor.head,
-          config: agentLimits(config),
-          cancel: cancelArgs(toCancel),
-          open: openJobArgs(fresh.jobs),
-          remove: fresh.remote_removals,
-        }),
-        timeoutMs: 300_000,
+      const report = await cluster.state({
+        cursor: fresh.log_cursor ?? { offset: 0, head: null },
+        limits: agentLimits(config),
+        cancel: cancelArgs(toCancel),
+        open: openJobArgs(fresh.jobs),
+        remove: fresh.remote_removals,
       });
-      if (reply.code !== 0) {
-        throw new RemoteError(
-          `the cluster could not report its state: ${reply.stderr.toString().trim() || `exit ${reply.code}`}`,
-        );
-      }
-      const sections = splitSections(reply.stdout);
-      const metaText = sections.get("meta")?.toString("utf8") ?? "";
-      const meta = parseKeyValues(metaText);
-      const linesOf = (key: string) =>
-        metaText
-          .split("\n")
-          .filter((l) => l.startsWith(`${key}=`))
-          .map((l) => l.slice(key.length + 1));
-      const removedRemote = new Set([...linesOf("removed"), ...linesOf("remove_refused")]);
-      const how = meta.get("log_read");
-      const prev = parseAgentLog(sections.get("log_prev") ?? Buffer.alloc(0), cursor.offset);
-      const current = parseAgentLog(
-        sections.get("log") ?? Buffer.alloc(0),
-        how === "continue" ? cursor.offset : 0,
+      // 3. The pure reconcile of the answer, then one store write.
+      const warnings: string[] = report.removeRefused.map(
+        (id) => `${id}: not removed on the cluster, its script still waits there to be submitted`,
       );
-      // cancel --next-sync: the agent answered before it ran; a job it could not reach keeps its request.
-      const warnings: string[] = [];
-      for (const id of linesOf("remove_refused"))
-        warnings.push(`${id}: not removed on the cluster, its script still waits there to be submitted`);
-      const cancelAnswers = parseCancelReply(sections.get("cancel")?.toString("utf8") ?? "");
-      const cancelChanges: Change[] = [];
-      const afterCancel = fresh.jobs.map((j) => {
-        if (!wantsCancel(j))
-          return j.cancel_requested && FINAL_STATES.has(j.state) ? { ...j, cancel_requested: false } : j;
-        const a = cancelAnswers.get(j.id);
-        if (!a) {
-          warnings.push(`${j.id}: the cluster gave no answer to its cancel; the next sync tries again`);
-          return j;
-        }
-        const next = applyCancelAnswer(j, a, opts.now());
-        if (next.state !== j.state)
-          cancelChanges.push({
-            id: j.id,
-            from: j.state,
-            to: next.state,
-            reason: next.history.at(-1)!.reason,
-          });
-        else if (a.outcome === "error")
-          warnings.push(`${j.id}: not cancelled: ${a.detail}; the next sync tries again`);
-        return next;
-      });
-      const snapshot = parseSchedulerSnapshot(
-        sections.get("snapshot")?.toString("utf8") ?? "",
-        config.scheduler,
+      const { jobs: afterCancel, changes: cancelChanges } = applyCancels(
+        fresh.jobs,
+        report,
+        opts.now(),
+        warnings,
       );
-      if (snapshot.error !== null) {
+      if (report.snapshot.error !== null) {
         warnings.push(
-          `the scheduler did not answer (${snapshot.error}); jobs whose fate depends on it keep their state until a sync reaches it`,
+          `the scheduler did not answer (${report.snapshot.error}); jobs whose fate depends on it keep their state until a sync reaches it`,
         );
       }
       const result = reconcile(
         afterCancel,
         {
-          events: [...prev.events, ...current.events],
-          flags: parseFlags(sections.get("flags")?.toString("utf8") ?? ""),
-          snapshot: snapshot.jobs,
-          cancelMarks: parseCancelMarks(sections.get("cancel_marks")?.toString("utf8") ?? ""),
+          events: report.events,
+          flags: report.flags,
+          snapshot: report.snapshot.jobs,
+          cancelMarks: report.cancelMarks,
         },
         opts.now(),
         config.lost_grace_seconds,
       );
       result.changes.unshift(...cancelChanges);
-      const head = sections.get("log_head")?.toString("utf8") ?? "";
+      const handled = new Set([...report.removed, ...report.removeRefused]);
       await locked.update((d) => {
         // Only jobs the reconcile saw are replaced: nothing else may change under our lock anyway.
         const next = new Map(result.jobs.map((j) => [j.id, j]));
         d.jobs = d.jobs.map((j) => next.get(j.id) ?? j);
-        d.log_cursor = head === "" ? null : { offset: current.nextOffset, head };
+        d.log_cursor = report.nextCursor;
         d.last_sync = timestamp;
-        d.remote_removals = d.remote_removals.filter((id) => !removedRemote.has(id));
+        d.remote_removals = d.remote_removals.filter((id) => !handled.has(id));
       });
+      // 4. Results home, in the same session, when asked.
       const downloaded = download
-        ? await fetchInto(session, locked, config, (await locked.read()).jobs.filter(needsDownload), {
+        ? await fetchInto(cluster, locked, config, (await locked.read()).jobs.filter(needsDownload), {
             now: opts.now,
             ...(opts.onDownloadProgress ? { onProgress: opts.onDownloadProgress } : {}),
           })
         : [];
       const after = await locked.read();
-      for (const j of after.jobs) {
-        if (j.scheduler_note && /^can never run/i.test(j.scheduler_note) && !FINAL_STATES.has(j.state))
-          warnings.push(
-            `${j.id}: the scheduler says it can never run: ${j.scheduler_note}; \`chasqui cancel ${j.id}\`, then add it again with a smaller request`,
-          );
-      }
+      warnings.push(...neverRunWarnings(after.jobs));
       return {
         dry_run: false,
         timestamp,
@@ -355,15 +269,15 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         summaries: Object.fromEntries(
           after.jobs.filter((j) => result.changes.some((c) => c.id === j.id)).map((j) => [j.id, j.summary]),
         ),
-        removed_remote: linesOf("removed"),
+        removed_remote: report.removed,
         warnings,
-        scheduler_error: snapshot.error,
-        ssh_requests: session.stats().execRequests,
-        agent_deployed: meta.get("deployed") ?? null,
+        scheduler_error: report.snapshot.error,
+        ssh_requests: cluster.requests(),
+        agent_deployed: report.deployed,
         counts: countStates(after.jobs),
       };
     } finally {
-      await session.close();
+      await cluster.close();
     }
   });
 }
@@ -383,6 +297,85 @@ async function noteNotSent(
       return { ...j, updated_at: at, history: [...j.history, { at, from: j.state, to: j.state, reason }] };
     });
   });
+}
+
+/** A job that ended meanwhile has nothing left to cancel; its request simply lapses. */
+function wantsCancel(j: Job): boolean {
+  return j.cancel_requested && j.state !== "QUEUED_LOCAL" && !FINAL_STATES.has(j.state);
+}
+
+/** Uploads the planned jobs and records them UPLOADED (or back, when their restart was refused). */
+async function uploadPlan(
+  cluster: Cluster,
+  locked: LockedStore,
+  plan: readonly PlannedUpload[],
+  jobs: readonly Job[],
+  now: () => Date,
+): Promise<{ uploaded: string[]; restartRefused: { id: string; why: string }[] }> {
+  if (plan.length === 0) return { uploaded: [], restartRefused: [] };
+  const byId = new Map(jobs.map((j) => [j.id, j]));
+  const up = await cluster.upload(
+    plan.map((p) => ({
+      id: p.id,
+      script: p.script,
+      restart: byId.get(p.id)!.restart,
+      files: p.files.map((name) => ({ name, path: path.join(byId.get(p.id)!.local_path, name) })),
+    })),
+  );
+  const refused = new Map(up.restartRefused.map((r) => [r.id, r.why]));
+  await locked.update((d) => {
+    const at = now();
+    d.jobs = d.jobs.map((j) => {
+      if (!plan.some((p) => p.id === j.id) || j.state !== "QUEUED_LOCAL") return j;
+      const why = refused.get(j.id);
+      if (why !== undefined) return refuseRestart(j, why, at);
+      return {
+        ...transition(j, "UPLOADED", uploadReason(up.restartedFrom.get(j.id)), at),
+        restart: false,
+        summary: null,
+      };
+    });
+  });
+  return {
+    uploaded: plan.map((p) => p.id).filter((id) => !refused.has(id)),
+    restartRefused: up.restartRefused,
+  };
+}
+
+/** cancel --next-sync: the agent answered before it ran; a job it could not reach keeps its request. */
+function applyCancels(
+  jobs: readonly Job[],
+  report: StateReport,
+  now: Date,
+  warnings: string[],
+): { jobs: Job[]; changes: Change[] } {
+  const changes: Change[] = [];
+  const out = jobs.map((j) => {
+    if (!wantsCancel(j))
+      return j.cancel_requested && FINAL_STATES.has(j.state) ? { ...j, cancel_requested: false } : j;
+    const a = report.cancelAnswers.get(j.id);
+    if (!a) {
+      warnings.push(`${j.id}: the cluster gave no answer to its cancel; the next sync tries again`);
+      return j;
+    }
+    const next = applyCancelAnswer(j, a, now);
+    if (next.state !== j.state)
+      changes.push({ id: j.id, from: j.state, to: next.state, reason: next.history.at(-1)!.reason });
+    else if (a.outcome === "error")
+      warnings.push(`${j.id}: not cancelled: ${a.detail}; the next sync tries again`);
+    return next;
+  });
+  return { jobs: out, changes };
+}
+
+/** Jobs the scheduler says can never run, with what to do. */
+function neverRunWarnings(jobs: readonly Job[]): string[] {
+  return jobs
+    .filter((j) => j.scheduler_note && /^can never run/i.test(j.scheduler_note) && !FINAL_STATES.has(j.state))
+    .map(
+      (j) =>
+        `${j.id}: the scheduler says it can never run: ${j.scheduler_note}; \`chasqui cancel ${j.id}\`, then add it again with a smaller request`,
+    );
 }
 
 function uploadReason(restartedFrom: string | undefined): string {

@@ -1,11 +1,9 @@
 // `chasqui doctor`: one login, then each check as a line that says OK or what to fix.
 
-import { clusterTarget, connectCluster } from "../../cluster/connect.ts";
-import doctorScript from "../../cluster/kit/doctor.sh" with { type: "text" };
+import { clusterTarget } from "../../cluster/connect.ts";
+import { openCluster } from "../../cluster/sshCluster.ts";
 import { readConfig } from "../../config/configFile.ts";
 import type { Config } from "../../core/config.ts";
-import { remotePaths, shellQuote } from "../../core/layout.ts";
-import { parseKeyValues } from "../../core/protocol.ts";
 import { needsAccount } from "../../core/render.ts";
 import { ChasquiError, ExitCode } from "../../errors.ts";
 import { loadTemplate } from "../../templates/load.ts";
@@ -152,9 +150,9 @@ export async function doctorCommand(
     });
   }
   let hostKeyNote = "matches known_hosts";
-  let session: Awaited<ReturnType<typeof connectCluster>>;
+  let cluster: Awaited<ReturnType<typeof openCluster>>;
   try {
-    session = await connectCluster(
+    cluster = await openCluster(
       config,
       {
         prompter: createTerminalPrompter(),
@@ -178,30 +176,16 @@ export async function doctorCommand(
     checks.push({
       name: "login",
       ok: true,
-      detail: session.route
-        .map(
-          (r) => `${r.host}:${r.port} by ${r.authMethods.map((m) => `${m.method} (${m.via})`).join(" + ")}`,
-        )
+      detail: cluster
+        .route()
+        .map((r) => `${r.host}:${r.port} by ${r.methods.join(" + ")}`)
         .join("; "),
     });
-    const script = [
-      `R=${remotePaths(config, "-").remote_dir_sh}`,
-      `SCHED=${config.scheduler}`,
-      `QUEUE=${shellQuote(config.vars.queue ?? "")}`,
-      doctorScript,
-    ].join("\n");
-    const r = await session.exec("bash -s", { stdin: Buffer.from(script), timeoutMs: 60_000 });
-    if (r.code !== 0) {
-      checks.push({
-        name: "remote shell",
-        ok: false,
-        detail: `bash -s exited ${r.code}: ${r.stderr.toString().trim()}`,
-      });
-    } else {
-      checks.push(...remoteChecks(config, parseKeyValues(r.stdout.toString("utf8"))));
-    }
+    const probe = await cluster.probe(config.vars.queue ?? "");
+    if (probe.facts === null) checks.push({ name: "remote shell", ok: false, detail: probe.problem });
+    else checks.push(...remoteChecks(config, probe.facts));
   } finally {
-    await session.close();
+    await cluster.close();
   }
   report();
   if (checks.some((c) => !c.ok)) {
