@@ -10,6 +10,7 @@ import { JOB_LIB_FILE, JOB_LIB_TEXT } from "../core/jobLib.ts";
 import { packTar, type TarEntry } from "../core/tar.ts";
 import { RemoteError } from "../errors.ts";
 import type { ExecOptions, Session } from "../ssh/session.ts";
+import structureScript from "./kit/structure.sh" with { type: "text" };
 import uploadScript from "./kit/upload.sh" with { type: "text" };
 
 interface UploadFile {
@@ -62,7 +63,7 @@ async function sha256File(file: string): Promise<string> {
 
 function scriptInput(paths: UploadPaths, mode: "missing" | "place", tx: string): Buffer {
   const header = `R=${paths.remoteDirSh}\nW=${paths.workRootSh}\nMODE=${mode}\nTX=${tx}\n`;
-  return Buffer.from(`${header}${uploadScript}\nmain; exit $?\n`);
+  return Buffer.from(`${header}${structureScript}\n${uploadScript}\nmain; exit $?\n`);
 }
 
 async function* concat(head: Buffer, rest: AsyncIterable<Buffer>): AsyncGenerator<Buffer> {

@@ -30,35 +30,6 @@ chasqui_flag_written="" # the flag is written once, whatever arrives afterwards
 chasqui_now() { date -u +%Y-%m-%dT%H:%M:%SZ; }
 chasqui_started=$(date +%s)
 
-# A POSCAR-format structure (scale, three lattice vectors, optional species line, counts, optional
-# "Selective dynamics", coordinate mode, one position per atom): prints its atom counts, or fails.
-chasqui_structure_counts() { # FILE
-  [ -s "$1" ] || return 1
-  awk '
-    function num(x) { return x ~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eEdD][-+]?[0-9]+)?$/ }
-    function fail() { bad = 1; exit }
-    NR == 2 { if (!num($1)) fail() }
-    NR >= 3 && NR <= 5 { if (NF < 3 || !num($1) || !num($2) || !num($3)) fail() }
-    NR == 6 && $1 ~ /^[0-9]+$/ { cl = 6 }
-    NR == 7 && cl == 0 { cl = 7 }
-    cl > 0 && NR == cl {
-      for (i = 1; i <= NF; i++) { if ($i !~ /^[0-9]+$/) fail(); n += $i; counts = counts " " $i }
-      if (n <= 0) fail()
-      mode = NR + 1; next
-    }
-    mode > 0 && NR == mode {
-      if ($1 ~ /^[sS]/) { mode++; next }
-      if ($1 !~ /^[dDcCkK]/) fail()
-      first = NR + 1; next
-    }
-    first > 0 && NR >= first && NR < first + n {
-      if (NF < 3 || !num($1) || !num($2) || !num($3)) fail()
-      got++
-    }
-    END { if (bad || n <= 0 || got != n) exit 1; print substr(counts, 2) }
-  ' "$1"
-}
-
 # What the flag brings home about the VASP run in this folder, as KEY=VALUE lines (docs/REMOTE.md):
 # final energy, ionic steps, whether a relaxation reached the required accuracy, the last
 # electronic step count against NELM, wall time, and whether CONTCAR can seed a restart.

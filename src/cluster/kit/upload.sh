@@ -34,45 +34,15 @@ archive_previous_run() {
   if [ -f "$R/completed/${dir##*/}.flag" ]; then mv -f "$R/completed/${dir##*/}.flag" "$dir/run.$n/chasqui.flag" || return 1; fi
 }
 
-# A POSCAR-format structure (scale, three lattice vectors, optional species line, counts, optional
-# "Selective dynamics", coordinate mode, one position per atom): prints its atom counts, or fails.
-# The batch scripts' prologue judges a finished run's CONTCAR with the same rules.
-structure_counts() { # FILE
-  [ -f "$1" ] && [ -s "$1" ] || return 1
-  awk '
-    function num(x) { return x ~ /^[-+]?([0-9]+[.]?[0-9]*|[.][0-9]+)([eEdD][-+]?[0-9]+)?$/ }
-    function fail() { bad = 1; exit }
-    NR == 2 { if (!num($1)) fail() }
-    NR >= 3 && NR <= 5 { if (NF < 3 || !num($1) || !num($2) || !num($3)) fail() }
-    NR == 6 && $1 ~ /^[0-9]+$/ { cl = 6 }
-    NR == 7 && cl == 0 { cl = 7 }
-    cl > 0 && NR == cl {
-      for (i = 1; i <= NF; i++) { if ($i !~ /^[0-9]+$/) fail(); n += $i; counts = counts " " $i }
-      if (n <= 0) fail()
-      mode = NR + 1; next
-    }
-    mode > 0 && NR == mode {
-      if ($1 ~ /^[sS]/) { mode++; next }
-      if ($1 !~ /^[dDcCkK]/) fail()
-      first = NR + 1; next
-    }
-    first > 0 && NR >= first && NR < first + n {
-      if (NF < 3 || !num($1) || !num($2) || !num($3)) fail()
-      got++
-    }
-    END { if (bad || n <= 0 || got != n) exit 1; print substr(counts, 2) }
-  ' "$1"
-}
-
 # retry --restart: can the run in DIR be continued? Its CONTCAR must be a structure with the same
 # atom counts as its POSCAR. Prints why not, and fails, when it cannot.
 restart_refusal() { # DIR
   local counts
   if [ ! -d "$1" ]; then
     echo "no earlier run of it is on the cluster"
-  elif ! counts=$(structure_counts "$1/CONTCAR"); then
+  elif ! counts=$(chasqui_structure_counts "$1/CONTCAR"); then
     if [ -s "$1/CONTCAR" ]; then echo "its CONTCAR is not a valid structure"; else echo "its CONTCAR is missing or empty"; fi
-  elif [ "$counts" != "$(structure_counts "$1/POSCAR" 2>/dev/null)" ]; then
+  elif [ "$counts" != "$(chasqui_structure_counts "$1/POSCAR" 2>/dev/null)" ]; then
     echo "its CONTCAR's atom counts ($counts) differ from POSCAR's"
   else
     return 1
