@@ -1,6 +1,6 @@
 // The command line: commander parses argv into one typed options object per command and calls
 // its handler (loaded lazily, so `--help` stays fast). Errors become exit codes here, nowhere else.
-import { Command, CommanderError, InvalidArgumentError, Option } from "commander";
+import { Command, CommanderError, InvalidArgumentError, Option } from "@commander-js/extra-typings";
 import { ChasquiError, ExitCode, fromSystemError, isChasquiError } from "../errors.ts";
 import { VERSION } from "../version.ts";
 import { type CliContext, OutputClosed, processContext, write } from "./context.ts";
