@@ -4,7 +4,8 @@
 # events since the sync's cursor, every completion flag, and one scheduler snapshot.
 # Sent on stdin to `bash -s` after lines that set R, W, OFFSET, HEAD (the log's first line as
 # the sync last saw it), CONF (agent.conf text), AGENT_B64 (the agent, base64), CANCEL (cancels
-# asked for with --next-sync) and OPEN (chasqui's open jobs, ID=SCHEDULER_ID or ID, one per line).
+# asked for with --next-sync), OPEN (chasqui's open jobs, ID=SCHEDULER_ID or ID, one per line) and
+# REMOVE (jobs forgotten with `rm --remote`, one id per line).
 # Reply: sections "@@<name> <bytes>\n<bytes>\n".
 set -u
 shopt -s nullglob
