@@ -127,6 +127,12 @@ function buildProgram(ctx: CliContext): Command {
     .action(async (jobs, opts) => (await import("./commands/retry.ts")).retryCommand(ctx, jobs, opts));
 
   program
+    .command("status")
+    .description("at a glance, without connecting: the last sync, jobs by state, the cluster's numbers then")
+    .option("--json", "print the status as JSON")
+    .action(async (opts) => (await import("./commands/status.ts")).statusCommand(ctx, opts));
+
+  program
     .command("edit")
     .description("change the variables of a job not sent yet, or of one that ended (for its next retry)")
     .argument("<job>", "job id")

@@ -40,6 +40,8 @@ export interface StateReport {
   cancelMarks: Map<string, string>;
   cancelAnswers: Map<string, { outcome: CancelOutcome; detail: string }>;
   snapshot: SchedulerSnapshot;
+  /** Scripts left in waiting/ after the agent's run (held back by the limits), when known. */
+  waiting: number | null;
   /** rm --remote: removed, and refused (a script still waits there). */
   removed: string[];
   removeRefused: string[];

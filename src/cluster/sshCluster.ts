@@ -119,6 +119,7 @@ function readStateReply(reply: Buffer, offset: number, scheduler: Config["schedu
     cancelMarks: parseCancelMarks(text("cancel_marks")),
     cancelAnswers: parseCancelReply(text("cancel")),
     snapshot: parseSchedulerSnapshot(text("snapshot"), scheduler),
+    waiting: /^\d+$/.test(meta.get("waiting_after") ?? "") ? Number(meta.get("waiting_after")) : null,
     removed: linesOf("removed"),
     removeRefused: linesOf("remove_refused"),
   };

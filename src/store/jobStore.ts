@@ -27,6 +27,19 @@ export interface StoreData {
   last_sync: string | null;
   /** Job ids forgotten with `rm --remote`: the next sync removes their folders on the cluster. */
   remote_removals: string[];
+  /** How the last sync that reached the cluster ended, and what it saw there (`chasqui status`). */
+  last_report: SyncReport | null;
+}
+
+export interface SyncReport {
+  at: string;
+  /** null when the sync completed; else what stopped it (the scheduler not answering included). */
+  error: string | null;
+  /** The user's jobs in the scheduler at that moment (submitted by hand too); null when unknown. */
+  queued: number | null;
+  running: number | null;
+  /** Scripts waiting on the cluster for room under the limits. */
+  waiting: number | null;
 }
 
 type RawStore = Record<string, unknown>;
@@ -66,6 +79,8 @@ const MIGRATIONS: readonly Migration[] = [
   }),
   // 3 → 4: `rm --remote` leaves the cluster's side to the next sync.
   (d) => ({ ...d, remote_removals: [] }),
+  // 4 → 5: the last sync's outcome and the cluster's numbers, for `chasqui status`.
+  (d) => ({ ...d, last_report: null }),
 ];
 export const CURRENT_VERSION = MIGRATIONS.length + 1;
 
@@ -81,7 +96,14 @@ export function storeText(data: StoreData): string {
 }
 
 export function emptyStore(): StoreData {
-  return { version: CURRENT_VERSION, jobs: [], log_cursor: null, last_sync: null, remote_removals: [] };
+  return {
+    version: CURRENT_VERSION,
+    jobs: [],
+    log_cursor: null,
+    last_sync: null,
+    remote_removals: [],
+    last_report: null,
+  };
 }
 
 /**
@@ -105,7 +127,7 @@ export function reviveStoreData(raw: unknown, file: string, migrations: readonly
   for (let v = version; v < current; v++) data = { ...migrations[v - 1]!(data), version: v + 1 };
   const problems = storeProblems(data);
   if (problems.length > 0) throw notAStore(file, problems.slice(0, 5).join("; "));
-  return { remote_removals: [], ...data } as unknown as StoreData;
+  return { remote_removals: [], last_report: null, ...data } as unknown as StoreData;
 }
 
 /** What is wrong with a store's shape (empty when nothing). Fields it does not know are kept. */

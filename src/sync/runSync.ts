@@ -21,7 +21,7 @@ import { InputError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
 import type { Prompter } from "../ssh/prompter.ts";
 import type { SessionEvent } from "../ssh/session.ts";
-import { type LockedStore, openStore, type StoreOptions } from "../store/jobStore.ts";
+import { type LockedStore, openStore, type StoreOptions, type SyncReport } from "../store/jobStore.ts";
 import { createJobRenderer } from "../templates/renderJob.ts";
 import { fetchInto, needsDownload } from "./runDownload.ts";
 
@@ -193,12 +193,13 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
     const { plan, notSent } = await planUploads(home, config, data.jobs);
     if (notSent.length > 0) await noteNotSent(locked, notSent, opts.now());
     const timestamp = opts.now().toISOString();
-    const cluster = await (opts.openCluster ?? openCluster)(config, {
-      prompter: opts.prompter,
-      acceptNewHostKey: opts.acceptNewHostKey,
-      ...(opts.events ? { events: opts.events } : {}),
-    });
+    let cluster: Cluster | undefined;
     try {
+      cluster = await (opts.openCluster ?? openCluster)(config, {
+        prompter: opts.prompter,
+        acceptNewHostKey: opts.acceptNewHostKey,
+        ...(opts.events ? { events: opts.events } : {}),
+      });
       // 1. Upload what waits, and record it as UPLOADED at once: a cut after this is recoverable.
       const { uploaded, restartRefused } = await uploadPlan(cluster, locked, plan, data.jobs, opts.now);
       // 2. One state request: cancels asked for, the agent's run, its log, flags, the scheduler.
@@ -246,6 +247,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         d.log_cursor = report.nextCursor;
         d.last_sync = timestamp;
         d.remote_removals = d.remote_removals.filter((id) => !handled.has(id));
+        d.last_report = clusterNumbers(timestamp, report);
       });
       // 4. Results home, in the same session, when asked.
       const downloaded = download
@@ -276,8 +278,17 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         agent_deployed: report.deployed,
         counts: countStates(after.jobs),
       };
+    } catch (e) {
+      // `chasqui status` tells how the last sync ended, a failed login or a cut connection too.
+      const error = e instanceof Error ? e.message : String(e);
+      await locked
+        .update((d) => {
+          d.last_report = { at: timestamp, error, queued: null, running: null, waiting: null };
+        })
+        .catch(() => {});
+      throw e;
     } finally {
-      await cluster.close();
+      await cluster?.close();
     }
   });
 }
@@ -297,6 +308,18 @@ async function noteNotSent(
       return { ...j, updated_at: at, history: [...j.history, { at, from: j.state, to: j.state, reason }] };
     });
   });
+}
+
+/** What the sync saw of the user's jobs in the scheduler (by hand too) and in waiting/. */
+function clusterNumbers(at: string, report: StateReport): SyncReport {
+  const seen = report.snapshot.jobs ? [...report.snapshot.jobs.values()] : null;
+  return {
+    at,
+    error: report.snapshot.error === null ? null : `the scheduler did not answer: ${report.snapshot.error}`,
+    queued: seen ? seen.filter((j) => j.active).length : null,
+    running: seen ? seen.filter((j) => j.running).length : null,
+    waiting: report.waiting,
+  };
 }
 
 /** A job that ended meanwhile has nothing left to cancel; its request simply lapses. */

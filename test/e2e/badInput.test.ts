@@ -598,6 +598,30 @@ describe("closing the pipe is normal", () => {
   });
 });
 
+describe("status", () => {
+  test("without connecting: never synced, then the last sync's numbers; --json too", () => {
+    const w = world();
+    let r = w.run(["status"]);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain("last sync    never");
+    expect(r.stdout).toContain("jobs         QUEUED_LOCAL 1, RUNNING 1, DONE 1, FAILED 1");
+    const store = path.join(w.home, "jobs.json");
+    editJson(store, (o) => {
+      o.last_sync = "2026-12-01T10:00:00.000Z";
+      o.last_report = { at: "2026-12-01T10:00:00.000Z", error: null, queued: 7, running: 3, waiting: 2 };
+    });
+    r = w.run(["status"]);
+    expect(r.stdout).toContain("last sync    2026-12-01 10:00:00 UTC");
+    expect(r.stdout).toContain(": complete");
+    expect(r.stdout).toContain(
+      "in scheduler 7 queued or running (max_queued 40), 3 running (max_running 30)",
+    );
+    expect(r.stdout).toContain("waiting      2 script(s)");
+    const json = JSON.parse(w.run(["status", "--json"]).stdout);
+    expect(json).toMatchObject({ last_attempt: { queued: 7, running: 3, waiting: 2 }, jobs: { DONE: 1 } });
+  });
+});
+
 describe("fixing a job", () => {
   test("edit changes a waiting job's variables; retry --force sends a DONE job again; rm forgets", () => {
     const w = world();

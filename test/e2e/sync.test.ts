@@ -106,6 +106,11 @@ describe("chasqui sync", () => {
     // The state request and the one download of all six jobs' results, in the same login.
     expect(second.ssh_requests).toBe(2);
     expect(logins()).toBe(2);
+    // status reads what that sync saw, without logging in again.
+    const status = JSON.parse(s.run(["status", "--json"]).stdout);
+    expect(status.last_attempt).toMatchObject({ error: null, waiting: 0 });
+    expect(status.last_attempt.queued).toBeGreaterThanOrEqual(0);
+    expect(logins()).toBe(2);
     expect(second.downloaded.map((d: { id: string }) => d.id).sort()).toEqual([...ids].sort());
     const jobs = listed(s);
     expect(jobs.map((j) => j.state)).toEqual(ids.map(() => "DONE"));

@@ -45,6 +45,7 @@ class FakeCluster implements Cluster {
       cancelMarks: new Map(),
       cancelAnswers: new Map(),
       snapshot: { jobs: new Map(), error: null },
+      waiting: 0,
       removed: [],
       removeRefused: [],
       ...answer,
@@ -170,6 +171,40 @@ describe("runSync through an in-memory cluster", () => {
     const summary = await sync(h, new FakeCluster([() => ({ flags })]), 10);
     expect(summary.completed).toEqual(["a"]);
     expect(await jobOf(h, "a")).toMatchObject({ state: "DONE", scheduler_id: "9.s" });
+  });
+
+  test("each sync leaves its outcome and the cluster's numbers for `chasqui status`", async () => {
+    const h = await home([inState("a", ["UPLOADED", "SUBMITTED"], { scheduler_id: "5.s" })]);
+    // The user's jobs as the scheduler shows them: ours, and two submitted by hand.
+    const seen = snap(
+      "5.s\ta\tR\t\t\tR",
+      "6.s\thand1\tQ\t\t\tQ",
+      "7.s\thand2\tR\t\t\tR",
+      "2.s\told\tF\t0\t\tF",
+    );
+    await sync(h, new FakeCluster([() => ({ snapshot: seen, waiting: 4 })]), 10);
+    expect((await openStore(h).read()).last_report).toEqual({
+      at: new Date(t0.getTime() + 10_000).toISOString(),
+      error: null,
+      queued: 3,
+      running: 2,
+      waiting: 4,
+    });
+    const silent = parseSchedulerSnapshot("#error=qstat: cannot connect\n#rc=255\n", "pbs");
+    await sync(h, new FakeCluster([() => ({ snapshot: silent, waiting: 4 })]), 20);
+    expect((await openStore(h).read()).last_report).toMatchObject({
+      error: "the scheduler did not answer: qstat: cannot connect",
+      queued: null,
+    });
+    // A sync that never got an answer says so too.
+    const broken = new FakeCluster([]);
+    broken.state = async () => {
+      throw new Error("the cluster could not report its state: exit 1");
+    };
+    await expect(sync(h, broken, 30)).rejects.toThrow("could not report its state");
+    expect((await openStore(h).read()).last_report).toMatchObject({
+      error: "the cluster could not report its state: exit 1",
+    });
   });
 
   test("rm --remote: the ids go with the state request and are forgotten once removed", async () => {
