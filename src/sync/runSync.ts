@@ -283,7 +283,15 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
       const error = e instanceof Error ? e.message : String(e);
       await locked
         .update((d) => {
-          d.last_report = { at: timestamp, error, queued: null, running: null, waiting: null };
+          // What this sync saw before it failed (a download cut after the state request) stays.
+          const seen = d.last_report?.at === timestamp ? d.last_report : null;
+          d.last_report = {
+            at: timestamp,
+            error,
+            queued: seen?.queued ?? null,
+            running: seen?.running ?? null,
+            waiting: seen?.waiting ?? null,
+          };
         })
         .catch(() => {});
       throw e;

@@ -196,6 +196,28 @@ describe("runSync through an in-memory cluster", () => {
       error: "the scheduler did not answer: qstat: cannot connect",
       queued: null,
     });
+    // A sync that failed after the state request (its download cut) keeps what it saw.
+    const cut = new FakeCluster([() => ({ snapshot: seen, waiting: 1 })]);
+    cut.download = async () => {
+      throw new Error("download failed: the connection was cut");
+    };
+    await openStore(h).update((d) => {
+      d.jobs = d.jobs.map((j) => ({ ...j, state: "DONE" as const }));
+    });
+    const downloading = runSync(h, {
+      dryRun: false,
+      download: true,
+      acceptNewHostKey: false,
+      prompter: { interactive: false, ask: async () => "", confirm: async () => false, info: () => {} },
+      now: () => new Date(t0.getTime() + 25_000),
+      openCluster: async () => cut,
+    });
+    await expect(downloading).rejects.toThrow("connection was cut");
+    expect((await openStore(h).read()).last_report).toMatchObject({
+      error: "download failed: the connection was cut",
+      queued: 3,
+      waiting: 1,
+    });
     // A sync that never got an answer says so too.
     const broken = new FakeCluster([]);
     broken.state = async () => {
