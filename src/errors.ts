@@ -62,7 +62,9 @@ export function isChasquiError(e: unknown): e is ChasquiError {
   return e instanceof ChasquiError;
 }
 
-const FS_PROBLEMS: Record<string, { what: string; hint: string }> = {
+// What a failed system call means, in words (never the errno code) and what to check: files and
+// folders first, then the network (a connection to the cluster).
+const SYSTEM_PROBLEMS: Record<string, { what: string; hint: string }> = {
   EACCES: {
     what: "permission denied",
     hint: "Check the owner and mode of the file and its folders (ls -ld).",
@@ -84,23 +86,37 @@ const FS_PROBLEMS: Record<string, { what: string; hint: string }> = {
   ENAMETOOLONG: { what: "the name is too long", hint: "Use a shorter path." },
   EMFILE: { what: "too many open files", hint: "Raise the limit (ulimit -n) or close other programs." },
   EIO: { what: "an input/output error (a failing disk or network file system?)", hint: "Check the disk." },
+  ECONNREFUSED: {
+    what: "connection refused (nothing answers on that port)",
+    hint: "Check the host and port (config.json, or ~/.ssh/config for an alias).",
+  },
+  ENOTFOUND: {
+    what: "no such host",
+    hint: "Check the host name, or that ~/.ssh/config has the alias chasqui was given.",
+  },
+  EAI_AGAIN: { what: "the host name could not be looked up", hint: "Check your network and DNS." },
+  ETIMEDOUT: { what: "no answer (timed out)", hint: "Check your network, VPN or the jump host." },
+  EHOSTUNREACH: { what: "the host is unreachable", hint: "Check your network or VPN." },
+  ENETUNREACH: { what: "the network is unreachable", hint: "Check your network or VPN." },
+  ECONNRESET: { what: "the connection was reset", hint: "Try again; if it keeps happening, check the host." },
 };
 
-function errnoOf(e: unknown): string | undefined {
+/** The errno code of a system error ("ENOENT"), or undefined. */
+export function errnoCode(e: unknown): string | undefined {
   const code = (e as { code?: unknown } | null)?.code;
   return typeof code === "string" ? code : undefined;
 }
 
-/** A file-system error as a sentence ("permission denied"), never an errno code; null if not one. */
-export function fsProblem(e: unknown): { what: string; hint: string } | null {
-  const code = errnoOf(e);
-  return (code && FS_PROBLEMS[code]) || null;
+/** A system error as a sentence ("permission denied", "no such host") and a hint; null if not one. */
+export function systemProblem(e: unknown): { what: string; hint: string } | null {
+  const code = errnoCode(e);
+  return (code && SYSTEM_PROBLEMS[code]) || null;
 }
 
 /** Something chasqui could not read or write on this machine: the file named, the reason in words. */
 export class FileError extends ChasquiError {
   constructor(action: string, file: string, cause: unknown) {
-    const p = fsProblem(cause);
+    const p = systemProblem(cause);
     const why = p?.what ?? (cause instanceof Error ? cause.message : String(cause));
     super(`cannot ${action} ${file}: ${why}`, { cause, ...(p ? { hint: p.hint } : {}) });
   }
@@ -126,8 +142,8 @@ const SYSCALL_VERBS: Record<string, string> = {
 
 /** A file-system error that escaped its caller, as a FileError (or null when it is none). */
 export function fromSystemError(e: unknown): ChasquiError | null {
-  if (!fsProblem(e)) return null;
   const { syscall, path } = e as { syscall?: unknown; path?: unknown };
+  if (!systemProblem(e) || typeof path !== "string") return null;
   const verb = (typeof syscall === "string" && SYSCALL_VERBS[syscall]) || "use";
-  return new FileError(verb, typeof path === "string" ? path : "a file", e);
+  return new FileError(verb, path, e);
 }

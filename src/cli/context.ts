@@ -1,6 +1,7 @@
 // What every command handler gets from the outside world: where chasqui lives, the streams, the clock.
 import os from "node:os";
 import path from "node:path";
+import type { LockHolder } from "../store/lock.ts";
 
 export interface CliContext {
   home: string;
@@ -90,7 +91,7 @@ export function write(stream: NodeJS.WritableStream, text: string): void {
 export function storeOptions(ctx: CliContext, command: string) {
   return {
     command,
-    onWait: (holder: { pid: number; host: string; command: string; started: string } | null) =>
+    onWait: (holder: LockHolder | null) =>
       write(
         ctx.err,
         holder

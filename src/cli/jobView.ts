@@ -1,6 +1,7 @@
 // How a job's results and run summary read for people: shared by list, show and sync.
 import type { Job } from "../core/job.ts";
 import { type RunSummary, summaryWarnings } from "../core/runSummary.ts";
+import { saysNeverRuns } from "../core/schedulerView.ts";
 import { FINAL_STATES } from "../core/states.ts";
 
 /** Final energy in eV with a "!" when the run is flagged (electronic steps hit NELM, relaxation short). */
@@ -57,7 +58,7 @@ export function summaryLines(job: Job): [string, string][] {
 
 /** PBS Professional's verdict on a request larger than anything the cluster has. */
 export function neverRuns(job: Job): boolean {
-  return job.scheduler_note !== null && /^can never run/i.test(job.scheduler_note);
+  return saysNeverRuns(job.scheduler_note);
 }
 
 /** What the scheduler says about a waiting job, for people; "" when it says nothing. */

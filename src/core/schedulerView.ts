@@ -44,6 +44,11 @@ const WAITING = new Set(["Q", "H", "W", "T", "S", "M", "U"]);
 const RUNNING = new Set(["R", "E", "B"]);
 const FINISHED = new Set(["C", "F", "X"]);
 
+/** PBS Professional's comment for a request larger than anything the cluster has. */
+export function saysNeverRuns(comment: string | null): boolean {
+  return comment !== null && /^can never run/i.test(comment);
+}
+
 /** Whether a job in this state still counts toward the queue (the agent counts the same way). */
 export function isActiveState(state: string): boolean {
   return WAITING.has(state) || RUNNING.has(state);
@@ -126,7 +131,7 @@ export function parseSchedulerSnapshot(text: string, scheduler: SchedulerKind): 
       active: isActiveState(state),
       running: RUNNING.has(state),
       comment: words,
-      neverRuns: /^can never run/i.test(words),
+      neverRuns: saysNeverRuns(words),
       ending: finished
         ? scheduler === "slurm"
           ? slurmEnding(native)

@@ -2,7 +2,7 @@
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { FolderScan } from "../core/planAdd.ts";
-import { fsProblem } from "../errors.ts";
+import { systemProblem } from "../errors.ts";
 
 /** Outputs of VASP and the scheduler: never uploaded as inputs, and what downloads bring back. */
 const OUTPUT_NAMES = new Set([
@@ -46,7 +46,7 @@ const INPUTS = ["POSCAR", "INCAR", "KPOINTS", "POTCAR"];
 
 /** Why the file system refused, in words (never an errno code). */
 function why(e: unknown): string {
-  return fsProblem(e)?.what ?? (e instanceof Error ? e.message : String(e));
+  return systemProblem(e)?.what ?? (e instanceof Error ? e.message : String(e));
 }
 
 export async function scanJobFolder(arg: string, cwd: string): Promise<FolderScan> {

@@ -3,7 +3,7 @@ import { type Socket, connect as tcpConnect } from "node:net";
 import { PassThrough, type Readable } from "node:stream";
 import type { ClientChannel, Client as ClientType } from "ssh2";
 import ssh2 from "ssh2";
-import { type ChasquiError, RemoteError } from "../errors.ts";
+import { type ChasquiError, RemoteError, systemProblem } from "../errors.ts";
 import { AuthFlow, type AuthRecord } from "./auth.ts";
 import { verifyHostKey } from "./hostKey.ts";
 import { preferredHostKeyAlgorithms, readKnownHostsFiles } from "./knownHosts.ts";
@@ -11,23 +11,6 @@ import type { Prompter } from "./prompter.ts";
 import type { ResolvedHop, ResolvedTarget } from "./resolve.ts";
 
 const { Client } = ssh2;
-
-// What a failed TCP connect means, in words (never the errno code) and what to check.
-const NETWORK_PROBLEMS: Record<string, { what: string; hint: string }> = {
-  ECONNREFUSED: {
-    what: "connection refused (nothing answers on that port)",
-    hint: "Check the host and port (config.json, or ~/.ssh/config for an alias).",
-  },
-  ENOTFOUND: {
-    what: "no such host",
-    hint: "Check the host name, or that ~/.ssh/config has the alias chasqui was given.",
-  },
-  EAI_AGAIN: { what: "the host name could not be looked up", hint: "Check your network and DNS." },
-  ETIMEDOUT: { what: "no answer (timed out)", hint: "Check your network, VPN or the jump host." },
-  EHOSTUNREACH: { what: "the host is unreachable", hint: "Check your network or VPN." },
-  ENETUNREACH: { what: "the network is unreachable", hint: "Check your network or VPN." },
-  ECONNRESET: { what: "the connection was reset", hint: "Try again; if it keeps happening, check the host." },
-};
 
 export type SessionEvent =
   | { type: "connecting"; host: string; port: number; via: string | null }
@@ -171,7 +154,7 @@ function connectTcp(
     };
     const onAbort = () => finish(abortError(signal!, `connecting to ${host}:${port}`));
     const onError = (e: Error) => {
-      const said = NETWORK_PROBLEMS[(e as NodeJS.ErrnoException).code ?? ""];
+      const said = systemProblem(e);
       finish(
         new RemoteError(`cannot connect to ${host}:${port}: ${said?.what ?? e.message}`, {
           cause: e,

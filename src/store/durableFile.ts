@@ -5,7 +5,7 @@ import { constants as fsConstants } from "node:fs";
 import * as fs from "node:fs/promises";
 import * as path from "node:path";
 import type { Adapter } from "lowdb";
-import { FileError, StoreError } from "../errors.ts";
+import { errnoCode, FileError, StoreError } from "../errors.ts";
 
 export interface DurableJsonFileOptions<T> {
   /**
@@ -159,12 +159,6 @@ async function fsyncDir(dir: string): Promise<void> {
   } finally {
     await handle?.close();
   }
-}
-
-export function errnoCode(e: unknown): string | undefined {
-  return typeof e === "object" && e !== null && "code" in e && typeof e.code === "string"
-    ? e.code
-    : undefined;
 }
 
 function errorMessage(e: unknown): string {

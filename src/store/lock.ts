@@ -4,8 +4,8 @@ import * as fs from "node:fs/promises";
 import * as os from "node:os";
 import * as path from "node:path";
 import { clearInterval, setInterval } from "node:timers";
-import { LockBusyError } from "../errors.ts";
-import { errnoCode, isProcessAlive, tempPathFor } from "./durableFile.ts";
+import { errnoCode, LockBusyError } from "../errors.ts";
+import { isProcessAlive, tempPathFor } from "./durableFile.ts";
 
 /** What the lock file says about its holder. */
 export interface LockHolder {

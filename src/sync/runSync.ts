@@ -16,6 +16,7 @@ import { type Job, transition } from "../core/job.ts";
 import { type Change, reconcile } from "../core/reconcile.ts";
 import { refuseRestart } from "../core/restart.ts";
 import type { RunSummary } from "../core/runSummary.ts";
+import { saysNeverRuns } from "../core/schedulerView.ts";
 import { FINAL_STATES } from "../core/states.ts";
 import { InputError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
@@ -402,7 +403,7 @@ function applyCancels(
 /** Jobs the scheduler says can never run, with what to do. */
 function neverRunWarnings(jobs: readonly Job[]): string[] {
   return jobs
-    .filter((j) => j.scheduler_note && /^can never run/i.test(j.scheduler_note) && !FINAL_STATES.has(j.state))
+    .filter((j) => saysNeverRuns(j.scheduler_note) && !FINAL_STATES.has(j.state))
     .map(
       (j) =>
         `${j.id}: the scheduler says it can never run: ${j.scheduler_note}; \`chasqui cancel ${j.id}\`, then add it again with a smaller request`,

@@ -478,6 +478,13 @@ classify_failure() { # MESSAGE RC
 
 move() { mv -f "$1" "$2" 2>/dev/null; }
 
+# A claimed script the scheduler has (SUBMIT: qsub said so; RECOVER: found by name): to
+# submitted/, its claim and check gone, the event logged.
+settle_submitted() { # ID EVENT SCHEDULER_ID
+  move "$SUBMITTING/$1.sh" "$SUBMITTED/$1.sh" && rm -f "$SUBMITTING/$1.claim" "$SUBMITTING/$1.check"
+  log_event "$2" "$1" "$3"
+}
+
 # A script left in submitting/ by an agent that died: submitted (found by name) or back to waiting/.
 recover_leftover() { # ID
   local id=$1 script="$SUBMITTING/$1.sh" claim="$SUBMITTING/$1.claim" name sid t=""
@@ -495,8 +502,7 @@ recover_leftover() { # ID
   sid=$(find_by_name "$name" "$(known_ids "$id")")
   case $? in
     0)
-      move "$script" "$SUBMITTED/$id.sh" && rm -f "$claim" "$SUBMITTING/$id.check"
-      log_event RECOVER "$id" "$sid"
+      settle_submitted "$id" RECOVER "$sid"
       return 0
       ;;
     1) ;;
@@ -559,9 +565,7 @@ run_round() {
 
     # An earlier outcome was ambiguous: look for it by name before sending it again.
     if [ -e "$SUBMITTING/$id.check" ] && [ -n "$name" ] && sid=$(find_by_name "$name" "$(known_ids "$id")"); then
-      move "$script" "$SUBMITTED/$id.sh"
-      rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
-      log_event RECOVER "$id" "$sid"
+      settle_submitted "$id" RECOVER "$sid"
       continue
     fi
     if [ ! -d "$wd" ]; then
@@ -586,9 +590,7 @@ run_round() {
     fi
     run_qsub "$script" "$wd"
     if [ "$QSUB_RC" -eq 0 ] && [[ $QSUB_ID =~ ^[A-Za-z0-9._@:-]+(\[[0-9]*\])?[A-Za-z0-9._@:-]*$ ]]; then
-      move "$script" "$SUBMITTED/$id.sh"
-      rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
-      log_event SUBMIT "$id" "$QSUB_ID"
+      settle_submitted "$id" SUBMIT "$QSUB_ID"
       queued=$((queued + 1))
       submitted=$((submitted + 1))
       continue
@@ -632,9 +634,7 @@ run_round() {
         sid=$(find_by_name "$name" "$excl")
         arc=$?
         if [ "$arc" -eq 0 ]; then
-          move "$script" "$SUBMITTED/$id.sh"
-          rm -f "$SUBMITTING/$id.claim" "$SUBMITTING/$id.check"
-          log_event RECOVER "$id" "$sid"
+          settle_submitted "$id" RECOVER "$sid"
           queued=$((queued + 1))
           submitted=$((submitted + 1))
           continue
