@@ -2,6 +2,9 @@
 # The whole test suite, from a clean clone, as root: installs what it needs, brings the
 # cluster-in-a-box up, checks types/lint/format, builds the binary, runs every test, then the
 # Deno smoke test. Prints a final line "N passed, N failed".
+#   bash test/run.sh           the suite (tests that take a scheduler's minute are skipped)
+#   bash test/run.sh --slow    the suite and the slow tests (what CI runs)
+#   bash test/run.sh FILE...   only these test files (bun test arguments), one after another
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 
@@ -38,12 +41,48 @@ step "build"
 bun build.ts || fail_setup "bun build.ts"
 
 step "bun test"
-log=$(mktemp)
-bun test --timeout 120000 "$@" 2>&1 | tee "$log"
-test_rc=${PIPESTATUS[0]}
-passed=$(grep -Eo '^ *[0-9]+ pass' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
-failed=$(grep -Eo '^ *[0-9]+ fail' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
-rm -f "$log"
+if [ "${1:-}" = "--slow" ]; then
+  export CHASQUI_SLOW_TESTS=1
+  shift
+fi
+# Tests that share the test cluster's account (they reset its remote folders and queue, or count
+# its sshd log) run one file after another; the others run beside them on the second core.
+is_cluster_file() {
+  case "$1" in
+  test/ssh/* | test/templates/cluster.test.ts | test/e2e/doctor.test.ts | test/e2e/results.test.ts | \
+    test/e2e/selfFeeding.test.ts | test/e2e/sync.test.ts | test/e2e/transfer.test.ts) return 0 ;;
+  esac
+  return 1
+}
+cluster_files=() local_files=()
+while IFS= read -r f; do
+  if is_cluster_file "$f"; then cluster_files+=("$f"); else local_files+=("$f"); fi
+done < <(find test -name '*.test.ts' | sort)
+logs=()
+run_group() { # NAME FILE...: bun test in the background, output to a log printed at the end
+  local log
+  log=$(mktemp "/tmp/chasqui-test-$1.XXXXXX")
+  logs+=("$log")
+  shift
+  bun test --timeout 120000 "$@" >"$log" 2>&1 &
+}
+if [ $# -gt 0 ]; then
+  run_group args "$@"
+else
+  echo "${#cluster_files[@]} files on the test cluster, ${#local_files[@]} beside them"
+  run_group cluster "${cluster_files[@]}"
+  run_group local "${local_files[@]}"
+fi
+test_rc=0
+for job in $(jobs -p); do wait "$job" || test_rc=1; done
+passed=0 failed=0
+for log in "${logs[@]}"; do
+  cat "$log"
+  p=$(grep -Eo '^ *[0-9]+ pass' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+  f=$(grep -Eo '^ *[0-9]+ fail' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
+  passed=$((passed + p)) failed=$((failed + f))
+  rm -f "$log"
+done
 # bun exits 1 with "0 fail" when e.g. a file fails to load: count that as a failure.
 if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
 

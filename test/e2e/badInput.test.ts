@@ -31,7 +31,7 @@ const editJson = (file: string, change: (o: Record<string, unknown>) => void) =>
 function world(opts: { account?: boolean } = {}): World {
   const s = sandbox();
   expect(s.run(["init", "--host", "h", "--set", "account=PROJ"]).code).toBe(0);
-  for (const id of ["a", "b", "c", "d"]) expect(s.run(["add", s.jobFolder(id)]).code).toBe(0);
+  expect(s.run(["add", ...["a", "b", "c", "d"].map((id) => s.jobFolder(id))]).code).toBe(0);
   if (opts.account === false) {
     editJson(path.join(s.home, "config.json"), (o) => {
       (o.vars as Record<string, string>).account = "";
@@ -582,7 +582,8 @@ describe("closing the pipe is normal", () => {
   ])("%s into a reader that stops early: exit 0, nothing on stderr", (_what, pipeline) => {
     const w = world();
     // Enough jobs that the output outgrows the pipe's buffer.
-    for (let i = 0; i < 40; i++) w.run(["add", w.folder(`many${i}`)]);
+    const folders = Array.from({ length: 40 }, (_, i) => w.folder(`many${i}`));
+    expect(w.run(["add", ...folders]).code).toBe(0);
     const [cmd, ...rest] = pipeline.split(" | ");
     const r = spawnSync(
       "bash",

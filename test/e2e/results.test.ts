@@ -8,6 +8,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Cluster, countRuns, loadCluster, resetRemote, runAsUser, waitFor } from "../cluster/cluster.ts";
 import { startProxy, type Proxy as TcpProxy } from "../cluster/proxy.ts";
+import { slowTest } from "../slow.ts";
 import { BINARY, BOX_JOBS, clusterLogin, type Run, type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
 
 let cluster: Cluster;
@@ -303,86 +304,92 @@ describe("cancel on the cluster", () => {
     expect(s.snapshot()).toEqual(before);
   }, 240_000);
 
-  test("20 cancels racing with agent triggers: none submitted after its cancel returned, none lost", async () => {
-    const R = "chasqui_remote_race";
-    const s = setUp(R, 3);
-    const ids = Array.from({ length: 20 }, (_, i) => `r${tag}${String(i).padStart(2, "0")}`);
-    // Long enough that none ends by itself while the cancels go on: every cancel meets a job
-    // that is waiting, being claimed, queued or running.
-    ok(s.run(["add", ...ids.map((id) => s.jobFolder(id, { ...VASP_FILES, INCAR: "FAKE_SECONDS = 60\n" }))]));
-    expect(syncJson(s).uploaded).toHaveLength(20);
-    // Jobs finishing together trigger the agent; here a loop does the same, as fast as it can.
-    const stop = `${R}/stop-triggers`;
-    const triggers = runAsUser(
-      `n=0; while [ ! -e ${stop} ]; do bash ${R}/agent.sh trigger >/dev/null 2>&1; n=$((n+1)); done; echo $n`,
-      { timeoutMs: 300_000 },
-    );
-    const outcomes = new Map<string, string>();
-    // The first (running) and the last (waiting) first, then the rest interleaved, so cancels
-    // meet the agent at every stage while each freed slot makes it submit the next.
-    const order = [
-      ids[0]!,
-      ids[19]!,
-      ...ids.slice(1, 19).filter((_, i) => i % 2 === 1),
-      ...ids
-        .slice(1, 19)
-        .filter((_, i) => i % 2 === 0)
-        .reverse(),
-    ];
-    for (const id of order) {
-      const r = s.run(["cancel", id, "--json"]);
-      const [answer] = JSON.parse(r.stdout) as { outcome: string; detail: string }[];
-      if (answer!.outcome === "error") console.log(`cancel ${id}: ${answer!.detail}; ${r.stderr}`);
-      outcomes.set(id, answer!.outcome);
-    }
-    await runAsUser(`touch ${stop}`);
-    const rounds = Number((await triggers).stdout.trim());
-    expect(rounds).toBeGreaterThan(5);
-    await waitFor(
-      async () =>
-        (await runAsUser(`squeue -h -u ${cluster.user} -o %j | grep -c '^r${tag}'`)).stdout.trim() === "0",
-      {
-        timeoutMs: 120_000,
-        what: "the race's jobs to leave the queue",
-      },
-    );
-    const log = (await runAsUser(`cat ${R}/agent.log`)).stdout.split("\n").map((l) => l.split("\t"));
-    for (const id of ids) {
-      const outcome = outcomes.get(id)!;
-      expect(["removed", "deleted", "gone"]).toContain(outcome);
-      const events = log.filter((f) => f[2] === id).map((f) => f[1]);
-      const cancelAt = events.indexOf("CANCEL");
-      // Nothing is submitted after a cancel, and no job runs to its end after "deleted".
-      if (cancelAt >= 0) expect(events.slice(cancelAt)).not.toContain("SUBMIT");
-      if (outcome === "removed") expect(await countRuns(id)).toBe(0);
-      if (outcome === "deleted") {
-        const flag = await runAsUser(`head -1 ${R}/completed/${id}.flag 2>/dev/null`);
-        expect(flag.stdout.trim()).not.toBe("DONE");
+  slowTest(
+    "20 cancels racing with agent triggers: none submitted after its cancel returned, none lost",
+    async () => {
+      const R = "chasqui_remote_race";
+      const s = setUp(R, 3);
+      const ids = Array.from({ length: 20 }, (_, i) => `r${tag}${String(i).padStart(2, "0")}`);
+      // Long enough that none ends by itself while the cancels go on: every cancel meets a job
+      // that is waiting, being claimed, queued or running.
+      ok(
+        s.run(["add", ...ids.map((id) => s.jobFolder(id, { ...VASP_FILES, INCAR: "FAKE_SECONDS = 60\n" }))]),
+      );
+      expect(syncJson(s).uploaded).toHaveLength(20);
+      // Jobs finishing together trigger the agent; here a loop does the same, as fast as it can.
+      const stop = `${R}/stop-triggers`;
+      const triggers = runAsUser(
+        `n=0; while [ ! -e ${stop} ]; do bash ${R}/agent.sh trigger >/dev/null 2>&1; n=$((n+1)); done; echo $n`,
+        { timeoutMs: 300_000 },
+      );
+      const outcomes = new Map<string, string>();
+      // The first (running) and the last (waiting) first, then the rest interleaved, so cancels
+      // meet the agent at every stage while each freed slot makes it submit the next.
+      const order = [
+        ids[0]!,
+        ids[19]!,
+        ...ids.slice(1, 19).filter((_, i) => i % 2 === 1),
+        ...ids
+          .slice(1, 19)
+          .filter((_, i) => i % 2 === 0)
+          .reverse(),
+      ];
+      for (const id of order) {
+        const r = s.run(["cancel", id, "--json"]);
+        const [answer] = JSON.parse(r.stdout) as { outcome: string; detail: string }[];
+        if (answer!.outcome === "error") console.log(`cancel ${id}: ${answer!.detail}; ${r.stderr}`);
+        outcomes.set(id, answer!.outcome);
       }
-      expect(await countRuns(id)).toBeLessThanOrEqual(1);
-    }
-    const count = (o: string) => [...outcomes.values()].filter((x) => x === o).length;
-    expect(count("removed")).toBeGreaterThan(0);
-    expect(count("deleted")).toBeGreaterThan(0);
-    // Every job ends known: cancelled, or DONE where it finished before its cancel.
-    syncJson(s);
-    await waitFor(
-      () => {
-        syncJson(s);
-        return listed(s).every((j) => j.state === "CANCELLED" || j.state === "DONE");
-      },
-      { timeoutMs: 60_000, intervalMs: 1000, what: "every job CANCELLED or DONE" },
-    );
-    const states = byId(s);
-    for (const id of ids) {
-      expect(states.get(id)!.state).toBe(outcomes.get(id) === "gone" ? "DONE" : "CANCELLED");
-    }
-    console.log(
-      `cancel race: ${[...outcomes.values()].filter((o) => o === "removed").length} removed from waiting/, ` +
-        `${[...outcomes.values()].filter((o) => o === "deleted").length} deleted, ` +
-        `${[...outcomes.values()].filter((o) => o === "gone").length} already done; ${rounds} agent rounds`,
-    );
-  }, 300_000);
+      await runAsUser(`touch ${stop}`);
+      const rounds = Number((await triggers).stdout.trim());
+      expect(rounds).toBeGreaterThan(5);
+      await waitFor(
+        async () =>
+          (await runAsUser(`squeue -h -u ${cluster.user} -o %j | grep -c '^r${tag}'`)).stdout.trim() === "0",
+        {
+          timeoutMs: 120_000,
+          what: "the race's jobs to leave the queue",
+        },
+      );
+      const log = (await runAsUser(`cat ${R}/agent.log`)).stdout.split("\n").map((l) => l.split("\t"));
+      for (const id of ids) {
+        const outcome = outcomes.get(id)!;
+        expect(["removed", "deleted", "gone"]).toContain(outcome);
+        const events = log.filter((f) => f[2] === id).map((f) => f[1]);
+        const cancelAt = events.indexOf("CANCEL");
+        // Nothing is submitted after a cancel, and no job runs to its end after "deleted".
+        if (cancelAt >= 0) expect(events.slice(cancelAt)).not.toContain("SUBMIT");
+        if (outcome === "removed") expect(await countRuns(id)).toBe(0);
+        if (outcome === "deleted") {
+          const flag = await runAsUser(`head -1 ${R}/completed/${id}.flag 2>/dev/null`);
+          expect(flag.stdout.trim()).not.toBe("DONE");
+        }
+        expect(await countRuns(id)).toBeLessThanOrEqual(1);
+      }
+      const count = (o: string) => [...outcomes.values()].filter((x) => x === o).length;
+      expect(count("removed")).toBeGreaterThan(0);
+      expect(count("deleted")).toBeGreaterThan(0);
+      // Every job ends known: cancelled, or DONE where it finished before its cancel.
+      syncJson(s);
+      await waitFor(
+        () => {
+          syncJson(s);
+          return listed(s).every((j) => j.state === "CANCELLED" || j.state === "DONE");
+        },
+        { timeoutMs: 60_000, intervalMs: 1000, what: "every job CANCELLED or DONE" },
+      );
+      const states = byId(s);
+      for (const id of ids) {
+        expect(states.get(id)!.state).toBe(outcomes.get(id) === "gone" ? "DONE" : "CANCELLED");
+      }
+      console.log(
+        `cancel race: ${[...outcomes.values()].filter((o) => o === "removed").length} removed from waiting/, ` +
+          `${[...outcomes.values()].filter((o) => o === "deleted").length} deleted, ` +
+          `${[...outcomes.values()].filter((o) => o === "gone").length} already done; ${rounds} agent rounds`,
+      );
+    },
+    300_000,
+  );
 });
 
 describe("retry --restart from CONTCAR", () => {

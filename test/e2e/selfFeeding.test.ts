@@ -14,6 +14,7 @@ import {
   resetRemote,
   waitFor,
 } from "../cluster/cluster.ts";
+import { slowTest } from "../slow.ts";
 import { BOX_JOBS, clusterLogin, type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
 
 let cluster: Cluster;
@@ -149,50 +150,57 @@ describe("a scheduler that does not answer", () => {
     expect(r.stderr).toContain("some checks failed");
   });
 
-  test("stopped: doctor fails naming it; sync exits 1, says so, and no job changes state", async () => {
-    const remote = "chasqui_remote_down";
-    const s = setUp(remote);
-    for (const name of ["down1", "down2"]) {
-      const dir = s.jobFolder(`${name}${tag}`, { ...VASP_FILES, INCAR: "ENCUT = 400\nFAKE_SECONDS = 600\n" });
-      expect(s.run(["add", dir]).code).toBe(0);
-    }
-    expect(s.run(["sync"]).code).toBe(0);
-    await waitFor(
-      () => {
-        s.run(["sync"]);
-        return listed(s).every((j) => j.state === "RUNNING");
-      },
-      { what: "both jobs running", timeoutMs: 60_000, intervalMs: 1000 },
-    );
-    const before = listed(s);
-    const storeBefore = fs.readFileSync(path.join(s.home, "jobs.json"), "utf8");
-    stopController();
-    try {
-      const doctor = s.run(["doctor", "--json"]);
-      expect(doctor.code).toBe(1);
-      const scheduler = (JSON.parse(doctor.stdout) as { name: string; ok: boolean; detail: string }[]).find(
-        (c) => c.name === "scheduler",
+  slowTest(
+    "stopped: doctor fails naming it; sync exits 1, says so, and no job changes state",
+    async () => {
+      const remote = "chasqui_remote_down";
+      const s = setUp(remote);
+      for (const name of ["down1", "down2"]) {
+        const dir = s.jobFolder(`${name}${tag}`, {
+          ...VASP_FILES,
+          INCAR: "ENCUT = 400\nFAKE_SECONDS = 600\n",
+        });
+        expect(s.run(["add", dir]).code).toBe(0);
+      }
+      expect(s.run(["sync"]).code).toBe(0);
+      await waitFor(
+        () => {
+          s.run(["sync"]);
+          return listed(s).every((j) => j.state === "RUNNING");
+        },
+        { what: "both jobs running", timeoutMs: 60_000, intervalMs: 1000 },
       );
-      expect(scheduler).toMatchObject({ ok: false });
-      expect(scheduler!.detail).toContain("the server does not answer");
+      const before = listed(s);
+      const storeBefore = fs.readFileSync(path.join(s.home, "jobs.json"), "utf8");
+      stopController();
+      try {
+        const doctor = s.run(["doctor", "--json"]);
+        expect(doctor.code).toBe(1);
+        const scheduler = (JSON.parse(doctor.stdout) as { name: string; ok: boolean; detail: string }[]).find(
+          (c) => c.name === "scheduler",
+        );
+        expect(scheduler).toMatchObject({ ok: false });
+        expect(scheduler!.detail).toContain("the server does not answer");
 
-      const r = s.run(["sync", "--json"]);
-      expect(r.code).toBe(1);
-      const summary = JSON.parse(r.stdout);
-      expect(summary.scheduler_error).toBeTruthy();
-      expect(summary.warnings.join("\n")).toContain("the scheduler did not answer");
-      expect(summary.changes).toEqual([]);
-      expect(r.stderr).toContain("chasqui: the scheduler did not answer");
-      const after = listed(s);
-      expect(after.map((j) => [j.id, j.state, j.history.length])).toEqual(
-        before.map((j) => [j.id, j.state, j.history.length]),
-      );
-      // The cursor and last_sync may move; no job's record does.
-      const jobsOf = (text: string) => JSON.stringify(JSON.parse(text).jobs);
-      expect(jobsOf(fs.readFileSync(path.join(s.home, "jobs.json"), "utf8"))).toBe(jobsOf(storeBefore));
-    } finally {
-      startController();
-    }
-    expect(s.run(["cancel", ...before.map((j) => j.id)]).code).toBe(0);
-  }, 240_000);
+        const r = s.run(["sync", "--json"]);
+        expect(r.code).toBe(1);
+        const summary = JSON.parse(r.stdout);
+        expect(summary.scheduler_error).toBeTruthy();
+        expect(summary.warnings.join("\n")).toContain("the scheduler did not answer");
+        expect(summary.changes).toEqual([]);
+        expect(r.stderr).toContain("chasqui: the scheduler did not answer");
+        const after = listed(s);
+        expect(after.map((j) => [j.id, j.state, j.history.length])).toEqual(
+          before.map((j) => [j.id, j.state, j.history.length]),
+        );
+        // The cursor and last_sync may move; no job's record does.
+        const jobsOf = (text: string) => JSON.stringify(JSON.parse(text).jobs);
+        expect(jobsOf(fs.readFileSync(path.join(s.home, "jobs.json"), "utf8"))).toBe(jobsOf(storeBefore));
+      } finally {
+        startController();
+      }
+      expect(s.run(["cancel", ...before.map((j) => j.id)]).code).toBe(0);
+    },
+    240_000,
+  );
 });
