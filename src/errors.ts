@@ -15,6 +15,8 @@ export class ChasquiError extends Error {
   readonly hint: string | undefined;
   /** The command already wrote its --json output (doctor's checks, a sync's summary). */
   outputWritten = false;
+  /** Exit with the code and nothing on stderr (a cron sync that finds another at work). */
+  silent = false;
   constructor(message: string, opts: { exitCode?: ExitCode; hint?: string; cause?: unknown } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = new.target.name;
@@ -35,7 +37,9 @@ export class NeedsPersonError extends ChasquiError {
   constructor(message: string, hint?: string) {
     super(message, {
       exitCode: ExitCode.needsPerson,
-      hint: hint ?? "Run this command by hand in a terminal, or set otp_command in the config.",
+      hint:
+        hint ??
+        "Run `chasqui connect` at a terminal (one login; later syncs, cron's too, ride it), run this command by hand, or set otp_command in the config.",
     });
   }
 }

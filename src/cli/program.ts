@@ -88,6 +88,11 @@ function buildProgram(ctx: CliContext): Command {
     .option("--no-download", "do not fetch results this time, whatever download_results says")
     .option("--accept-new-host-key", "trust the host key of a host seen for the first time")
     .option("--json", "print the summary as JSON")
+    .option(
+      "--cron",
+      "as run by `chasqui cron install`: never ask, exit 4 silently when another chasqui is at\n" +
+        "work, a dated header and one line per error (for sync.log, rotated at 1 MB)",
+    )
     .action(async (opts) => (await import("./commands/sync.ts")).syncCommand(ctx, opts));
 
   program
@@ -148,6 +153,42 @@ function buildProgram(ctx: CliContext): Command {
     .option("--json", "print what was removed as JSON")
     .action(async (jobs, opts) => (await import("./commands/rm.ts")).rmCommand(ctx, jobs, opts));
 
+  program
+    .command("connect")
+    .description(
+      "open an OpenSSH master connection to the cluster: one login (your second factor) at a\n" +
+        "terminal, then sync, doctor, download and cancel ride it without one, from cron too",
+    )
+    .option("--for <duration>", "how long it stays open, e.g. 12h, 90m, 2d (default 12h)")
+    .option("--json", "print the connection as JSON")
+    .action(async (opts) => (await import("./commands/connect.ts")).connectCommand(ctx, opts));
+
+  program
+    .command("disconnect")
+    .description("close the master connection `chasqui connect` opened")
+    .option("--json", "print the result as JSON")
+    .action(async (opts) => (await import("./commands/connect.ts")).disconnectCommand(ctx, opts));
+
+  const cron = program.command("cron").description("run `chasqui sync` from your crontab");
+  cron
+    .command("install")
+    .description(
+      "add (or replace) one crontab line that runs `chasqui sync --cron` into $CHASQUI_HOME/sync.log",
+    )
+    .option("--every <interval>", "how often: 5m, 10m, 15m, 20m, 30m, 1h, 2h, ... (default 30m)")
+    .option("--json", "print the line as JSON")
+    .action(async (opts) => (await import("./commands/cron.ts")).cronInstall(ctx, opts));
+  cron
+    .command("remove")
+    .description("remove chasqui's line for this $CHASQUI_HOME; the others stay as they are")
+    .option("--json", "print the result as JSON")
+    .action(async (opts) => (await import("./commands/cron.ts")).cronRemove(ctx, opts));
+  cron
+    .command("show")
+    .description("print chasqui's crontab line for this $CHASQUI_HOME")
+    .option("--json", "print it as JSON")
+    .action(async (opts) => (await import("./commands/cron.ts")).cronShow(ctx, opts));
+
   const template = program.command("template").description("batch-script templates");
   template
     .command("list")
@@ -177,7 +218,7 @@ function buildProgram(ctx: CliContext): Command {
     .option("--json", "print the checks as JSON")
     .action(async (opts) => (await import("./commands/doctor.ts")).doctorCommand(ctx, opts));
 
-  for (const cmd of [program, ...program.commands, ...template.commands]) {
+  for (const cmd of [program, ...program.commands, ...template.commands, ...cron.commands]) {
     cmd.exitOverride();
     // Usage errors are printed by reportError, like every other error.
     cmd.configureOutput({
@@ -215,8 +256,17 @@ function reportError(ctx: CliContext, e: unknown, argv: readonly string[], progr
       fromSystemError(e) ??
       new ChasquiError(`unexpected error: ${e instanceof Error ? (e.stack ?? e.message) : String(e)}`);
   }
-  write(ctx.err, `chasqui: ${error.message}`);
-  if (error.hint) write(ctx.err, `hint: ${error.hint}`);
+  if (error.silent) return error.exitCode;
+  if (argv.includes("--cron")) {
+    // One line per failed run in sync.log, the hint in parentheses.
+    write(
+      ctx.err,
+      `chasqui: ${error.message.replace(/\s*\n\s*/g, " ")}${error.hint ? ` (${error.hint})` : ""}`,
+    );
+  } else {
+    write(ctx.err, `chasqui: ${error.message}`);
+    if (error.hint) write(ctx.err, `hint: ${error.hint}`);
+  }
   if (argv.includes("--json") && !error.outputWritten) {
     const json = { error: { message: error.message, hint: error.hint ?? null, exit_code: error.exitCode } };
     write(ctx.out, JSON.stringify(json, null, 2));
@@ -232,7 +282,7 @@ function usageError(e: CommanderError, argv: readonly string[], program: Command
     .trim();
   const names = new Set(program.commands.flatMap((c) => [c.name(), ...c.aliases()]));
   const command = argv.find((a) => names.has(a));
-  const sub = command === "template" ? argv[argv.indexOf("template") + 1] : undefined;
+  const sub = command === "template" || command === "cron" ? argv[argv.indexOf(command) + 1] : undefined;
   const help = ["chasqui", command, sub && !sub.startsWith("-") ? sub : undefined, "--help"]
     .filter(Boolean)
     .join(" ");

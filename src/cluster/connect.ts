@@ -7,6 +7,8 @@ import { defaultResolveDeps, type ResolvedTarget, resolveTarget } from "../ssh/r
 import { openSession, type Session, type SessionEvent } from "../ssh/session.ts";
 
 export interface ConnectOptions {
+  /** CHASQUI_HOME: where chasqui's own master socket lives. */
+  home: string;
   prompter: Prompter;
   acceptNewHostKey: boolean;
   events?: (e: SessionEvent) => void;

@@ -12,7 +12,7 @@ import { unpackTar, writeFileEntryAtomically } from "../core/tar.ts";
 import { RemoteError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
 import { collectEvery } from "../runtime/collectGarbage.ts";
-import type { Session } from "../ssh/session.ts";
+import type { RemoteShell } from "../ssh/session.ts";
 import downloadScript from "./kit/download.sh" with { type: "text" };
 
 export interface DownloadTarget {
@@ -184,7 +184,7 @@ async function* afterManifest(
 }
 
 export async function downloadResults(
-  session: Session,
+  session: RemoteShell,
   workRootSh: string,
   targets: readonly DownloadTarget[],
   opts: { onProgress?: (p: DownloadProgress) => void; timeoutMs?: number } = {},

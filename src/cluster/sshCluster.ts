@@ -1,5 +1,6 @@
-// The cluster over one ssh2 session: each port request is one exec channel (two for an upload),
-// the kit's scripts on stdin, the reply parsed by core/protocol.ts.
+// The cluster over one connection (our ssh2 session, or an OpenSSH master): each port request is
+// one remote command (two for an upload), the kit's scripts on stdin, the reply parsed by
+// core/protocol.ts.
 import { parseAgentLog } from "../core/agentLog.ts";
 import type { Config } from "../core/config.ts";
 import { shellQuote } from "../core/layout.ts";
@@ -11,26 +12,55 @@ import {
   splitSections,
 } from "../core/protocol.ts";
 import { parseSchedulerSnapshot } from "../core/schedulerView.ts";
-import { RemoteError } from "../errors.ts";
+import { NeedsPersonError, RemoteError } from "../errors.ts";
+import { opensshShell } from "../ssh/openssh.ts";
 import type { ResolvedTarget } from "../ssh/resolve.ts";
-import type { Session } from "../ssh/session.ts";
+import type { RemoteShell, Session } from "../ssh/session.ts";
 import { type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
 import { downloadResults } from "./download.ts";
 import doctorScript from "./kit/doctor.sh" with { type: "text" };
+import { masterState } from "./master.ts";
 import type { Cluster, StateReport } from "./port.ts";
 import { cancelInput, stateInput } from "./stateRequest.ts";
 import { uploadJobs } from "./upload.ts";
 
-/** Log in once (the only prompt) and hand out the cluster. */
+/**
+ * The cluster through a live OpenSSH master when there is one (transport auto or openssh: no
+ * login, no prompt), else by logging in once with our own ssh2 client (the only prompt).
+ */
 export async function openCluster(
   config: Config,
   opts: ConnectOptions,
   target?: ResolvedTarget,
 ): Promise<Cluster> {
-  return sshCluster(await connectCluster(config, opts, target), config);
+  if (config.transport !== "ssh2") {
+    const master = await masterState(config, opts.home, new Date());
+    if (master.live) {
+      const route = [
+        { host: config.host, port: config.port ?? 22, methods: [`OpenSSH master (${master.path})`] },
+      ];
+      return sshCluster(opensshShell(config, master.path), () => route, config);
+    }
+    if (config.transport === "openssh") {
+      throw new NeedsPersonError(
+        `no live OpenSSH master connection to ${config.host} (transport is "openssh")`,
+        "Run `chasqui connect` at a terminal: one login, and later syncs (cron's too) ride it.",
+      );
+    }
+  }
+  const session = await connectCluster(config, opts, target);
+  return sshCluster(session, () => sessionRoute(session), config);
 }
 
-function sshCluster(session: Session, config: Config): Cluster {
+function sessionRoute(session: Session): { host: string; port: number; methods: string[] }[] {
+  return session.route.map((r) => ({
+    host: r.host,
+    port: r.port,
+    methods: r.authMethods.map((m) => `${m.method} (${m.via})`),
+  }));
+}
+
+function sshCluster(session: RemoteShell, route: Cluster["route"], config: Config): Cluster {
   const dirs = remoteDirs(config);
   return {
     upload: (jobs) => uploadJobs(session, dirs, jobs),
@@ -80,12 +110,7 @@ function sshCluster(session: Session, config: Config): Cluster {
         return { facts: null, problem: `bash -s exited ${r.code}: ${r.stderr.toString().trim()}` };
       return { facts: parseKeyValues(r.stdout.toString("utf8")), problem: "" };
     },
-    route: () =>
-      session.route.map((r) => ({
-        host: r.host,
-        port: r.port,
-        methods: r.authMethods.map((m) => `${m.method} (${m.via})`),
-      })),
+    route,
     download: (targets, opts) => downloadResults(session, dirs.workRootSh, targets, opts),
     requests: () => session.stats().execRequests,
     close: () => session.close(),

@@ -9,7 +9,7 @@ import { createGzip } from "node:zlib";
 import { JOB_LIB_FILE, JOB_LIB_TEXT } from "../core/jobLib.ts";
 import { packTar, type TarEntry } from "../core/tar.ts";
 import { RemoteError } from "../errors.ts";
-import type { ExecOptions, Session } from "../ssh/session.ts";
+import type { ExecOptions, RemoteShell } from "../ssh/session.ts";
 import structureScript from "./kit/structure.sh" with { type: "text" };
 import uploadScript from "./kit/upload.sh" with { type: "text" };
 
@@ -77,7 +77,7 @@ function gzipped(tar: AsyncIterable<Buffer>): AsyncIterable<Buffer> {
 }
 
 export async function uploadJobs(
-  session: Session,
+  session: RemoteShell,
   paths: UploadPaths,
   jobs: readonly UploadJob[],
   opts: Pick<ExecOptions, "signal" | "timeoutMs"> = {},

@@ -37,7 +37,22 @@ export interface Config {
   trigger_host: string | null;
   /** An input file larger than this (MB) is refused by `add` unless --force. */
   max_input_mb: number;
+  /** How commands reach the cluster: a live OpenSSH master when there is one (auto), only our own
+   * ssh2 login, or only an OpenSSH master (`chasqui connect`). */
+  transport: Transport;
+  /** The master's socket; null = the host's ControlPath in ~/.ssh/config, else chasqui's own. */
+  control_path: string | null;
+  /** Run after a sync with one JSON event per line on stdin (`sh -c`); null = none. */
+  notify_command: string | null;
+  notify_on: NotifyEvent[];
+  /** A notify command still running after this many seconds is killed. */
+  notify_timeout_seconds: number;
 }
+
+const TRANSPORTS = ["auto", "ssh2", "openssh"] as const;
+type Transport = (typeof TRANSPORTS)[number];
+const NOTIFY_EVENTS = ["job_finished", "login_needed", "sync_failed"] as const;
+export type NotifyEvent = (typeof NOTIFY_EVENTS)[number];
 
 /** VASP's main outputs, the script's stdout, and the scheduler's output (chasqui.out/err as the
  * agent names them; NAME.o123 / NAME.e123 where a template sets its own). */
@@ -85,6 +100,11 @@ export function defaultConfig(host: string): Config {
     lost_grace_seconds: 600,
     trigger_host: null,
     max_input_mb: 200,
+    transport: "auto",
+    control_path: null,
+    notify_command: null,
+    notify_on: [...NOTIFY_EVENTS],
+    notify_timeout_seconds: 30,
   };
 }
 
@@ -214,14 +234,31 @@ export function validateConfig(raw: unknown): ConfigCheck {
     if (!known.has(key)) errors.push(`unknown key "${key}"${didYouMean(key, known)}`);
   }
   const optString = (
-    key: "user" | "identity" | "known_hosts" | "otp_command" | "work_root" | "results_dir",
+    key:
+      | "user"
+      | "identity"
+      | "known_hosts"
+      | "otp_command"
+      | "work_root"
+      | "results_dir"
+      | "control_path"
+      | "notify_command",
   ) => {
     const v = r[key];
     if (v === undefined || v === null) return;
     if (typeof v !== "string" || v === "") errors.push(`${key}: must be a non-empty string or null`);
     else out[key] = v;
   };
-  for (const k of ["user", "identity", "known_hosts", "otp_command", "work_root", "results_dir"] as const)
+  for (const k of [
+    "user",
+    "identity",
+    "known_hosts",
+    "otp_command",
+    "work_root",
+    "results_dir",
+    "control_path",
+    "notify_command",
+  ] as const)
     optString(k);
   if (r.version !== undefined && r.version !== 1)
     errors.push(`version: ${String(r.version)} is not supported (expected 1)`);
@@ -240,7 +277,13 @@ export function validateConfig(raw: unknown): ConfigCheck {
     if (r.scheduler !== "pbs" && r.scheduler !== "slurm") errors.push('scheduler: must be "pbs" or "slurm"');
     else out.scheduler = r.scheduler;
   }
-  for (const key of ["max_queued", "max_running", "lost_grace_seconds", "max_input_mb"] as const) {
+  for (const key of [
+    "max_queued",
+    "max_running",
+    "lost_grace_seconds",
+    "max_input_mb",
+    "notify_timeout_seconds",
+  ] as const) {
     const v = r[key];
     if (v === undefined) continue;
     if (!Number.isInteger(v) || (v as number) < (key === "lost_grace_seconds" ? 0 : 1)) {
@@ -292,6 +335,19 @@ export function validateConfig(raw: unknown): ConfigCheck {
     if (typeof r.trigger_host !== "string" || !HOST_WORD.test(r.trigger_host))
       errors.push("trigger_host: must be a host name (or user@host) the compute nodes reach by ssh, or null");
     else out.trigger_host = r.trigger_host;
+  }
+  if (r.transport !== undefined) {
+    if (!TRANSPORTS.includes(r.transport as Transport))
+      errors.push(`transport: must be one of ${TRANSPORTS.map((t) => `"${t}"`).join(", ")}`);
+    else out.transport = r.transport as Transport;
+  }
+  if (r.notify_on !== undefined) {
+    const on = r.notify_on;
+    const bad = Array.isArray(on) ? on.filter((e) => !NOTIFY_EVENTS.includes(e as NotifyEvent)) : [];
+    if (!Array.isArray(on) || bad.length > 0) {
+      const named = bad.map((e) => `${JSON.stringify(e)}${didYouMean(String(e), NOTIFY_EVENTS)}`).join("; ");
+      errors.push(`notify_on: must be a list of ${NOTIFY_EVENTS.join(", ")}${named ? `; not ${named}` : ""}`);
+    } else out.notify_on = [...new Set(on as NotifyEvent[])];
   }
   return { config: errors.length ? null : out, errors, warnings };
 }

@@ -60,13 +60,13 @@ export interface ExecResult {
   stderr: Buffer;
 }
 
-interface ExecStream {
+export interface ExecStream {
   stdout: Readable;
   /** Settles when the command ends; its stdout is empty (it went to the stream). */
   done: Promise<ExecResult>;
 }
 
-interface SessionStats {
+export interface SessionStats {
   /** Channels opened on the target (one per exec). */
   channels: number;
   execRequests: number;
@@ -75,16 +75,21 @@ interface SessionStats {
   bytesReceived: number;
 }
 
-export interface Session {
+/** What the cluster code needs of a connection: commands with their stdin, and counters. Our own
+ * ssh2 session is one; an OpenSSH master connection (openssh.ts) is the other. */
+export interface RemoteShell {
+  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
+  execStream(command: string, opts?: ExecOptions): ExecStream;
+  stats(): SessionStats;
+  close(): Promise<void>;
+}
+
+export interface Session extends RemoteShell {
   readonly target: ResolvedTarget;
   /** Methods that the target accepted, in order (doctor reports them). */
   readonly authMethods: readonly AuthRecord[];
   /** Every hop and the target, with the methods each accepted. */
   readonly route: readonly { host: string; port: number; authMethods: readonly AuthRecord[] }[];
-  exec(command: string, opts?: ExecOptions): Promise<ExecResult>;
-  execStream(command: string, opts?: ExecOptions): ExecStream;
-  stats(): SessionStats;
-  close(): Promise<void>;
 }
 
 const DEFAULT_EXEC_TIMEOUT_MS = 600_000;

@@ -35,6 +35,8 @@ export interface SyncReport {
   at: string;
   /** null when the sync completed; else what stopped it (the scheduler not answering included). */
   error: string | null;
+  /** The failed sync's exit status (3: a person had to log in); absent in stores before it was kept. */
+  exit_code?: number | null;
   /** The user's jobs in the scheduler at that moment (submitted by hand too); null when unknown. */
   queued: number | null;
   running: number | null;

@@ -18,7 +18,7 @@ import { refuseRestart } from "../core/restart.ts";
 import type { RunSummary } from "../core/runSummary.ts";
 import { saysNeverRuns } from "../core/schedulerView.ts";
 import { FINAL_STATES } from "../core/states.ts";
-import { InputError } from "../errors.ts";
+import { ChasquiError, ExitCode, InputError } from "../errors.ts";
 import { isOutputName } from "../files/scanJobFolder.ts";
 import type { Prompter } from "../ssh/prompter.ts";
 import type { SessionEvent } from "../ssh/session.ts";
@@ -37,6 +37,8 @@ export interface SyncOptions {
   events?: (e: SessionEvent) => void;
   /** Told once when another chasqui holds the store and this sync waits for it. */
   onLockWait?: StoreOptions["onWait"];
+  /** How long to wait for another chasqui's lock (default 10 s; cron: 0). */
+  lockWaitMs?: number;
   /** How to reach the cluster (default: log in over ssh); tests give an in-memory one. */
   openCluster?: (config: Config, opts: ConnectOptions) => Promise<Cluster>;
 }
@@ -156,6 +158,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
   const store = openStore(home, {
     command: "chasqui sync",
     ...(opts.onLockWait ? { onWait: opts.onLockWait } : {}),
+    ...(opts.lockWaitMs === undefined ? {} : { lockWaitMs: opts.lockWaitMs }),
   });
   const download = opts.download ?? config.download_results;
   if (opts.dryRun) {
@@ -197,6 +200,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
     let cluster: Cluster | undefined;
     try {
       cluster = await (opts.openCluster ?? openCluster)(config, {
+        home,
         prompter: opts.prompter,
         acceptNewHostKey: opts.acceptNewHostKey,
         ...(opts.events ? { events: opts.events } : {}),
@@ -289,6 +293,7 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
           d.last_report = {
             at: timestamp,
             error,
+            exit_code: e instanceof ChasquiError ? e.exitCode : ExitCode.failure,
             queued: seen?.queued ?? null,
             running: seen?.running ?? null,
             waiting: seen?.waiting ?? null,
@@ -325,6 +330,7 @@ function clusterNumbers(at: string, report: StateReport): SyncReport {
   return {
     at,
     error: report.snapshot.error === null ? null : `the scheduler did not answer: ${report.snapshot.error}`,
+    exit_code: report.snapshot.error === null ? null : ExitCode.failure,
     queued: seen ? seen.filter((j) => j.active).length : null,
     running: seen ? seen.filter((j) => j.running).length : null,
     waiting: report.waiting,

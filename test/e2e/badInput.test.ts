@@ -5,7 +5,7 @@ import { beforeAll, describe, expect, test } from "bun:test";
 import { spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
-import { type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
+import { editJson, type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
 
 interface Case {
   what: string;
@@ -20,12 +20,6 @@ interface World extends Sandbox {
   /** A job folder made of `files` (default: the four good inputs). */
   folder(name: string, files?: Record<string, string | Buffer>): string;
 }
-
-const editJson = (file: string, change: (o: Record<string, unknown>) => void) => {
-  const o = JSON.parse(fs.readFileSync(file, "utf8"));
-  change(o);
-  fs.writeFileSync(file, JSON.stringify(o));
-};
 
 /** A home with a config (account set) and jobs in several states: a, b (RUNNING), c (DONE), d (FAILED). */
 function world(opts: { account?: boolean } = {}): World {
@@ -624,6 +618,76 @@ describe("status", () => {
     expect(r.stdout).toContain("waiting      2 script(s)");
     const json = JSON.parse(w.run(["status", "--json"]).stdout);
     expect(json).toMatchObject({ last_attempt: { queued: 7, running: 3, waiting: 2 }, jobs: { DONE: 1 } });
+  });
+
+  test("the connection and cron lines: no master, cron installed or not, all read locally", () => {
+    const w = world();
+    const env = { CHASQUI_CRONTAB: path.join(w.root, "crontab") };
+    let r = w.run(["status"], { env });
+    expect(r.stdout).toContain("connection   no master (`chasqui connect` opens one");
+    expect(r.stdout).toContain("cron         not installed (`chasqui cron install`)");
+    expect(w.run(["cron", "install", "--every", "1h"], { env }).code).toBe(0);
+    r = w.run(["status", "--json"], { env });
+    expect(JSON.parse(r.stdout)).toMatchObject({
+      transport: "auto",
+      master: {
+        live: false,
+        until: null,
+        source: "chasqui",
+        control_path: path.join(w.home, "ssh", "master"),
+      },
+      cron: { installed: true, where: env.CHASQUI_CRONTAB },
+    });
+    editJson(path.join(w.home, "config.json"), (o) => {
+      o.transport = "ssh2";
+    });
+    expect(w.run(["status"], { env }).stdout).toContain(
+      'connection   transport "ssh2": every command logs in',
+    );
+  });
+});
+
+describe("unattended use, refused", () => {
+  test("connect --for out of range, cron --every that cron cannot keep: exit 2, nothing written", () => {
+    const w = world();
+    const env = { CHASQUI_CRONTAB: path.join(w.root, "crontab") };
+    const before = w.snapshot();
+    for (const bad of ["0m", "8d", "soon", "12"]) {
+      const r = w.run(["connect", "--for", bad], { env });
+      expect(r.code).toBe(2);
+      expect(r.stderr).toContain(`--for "${bad}": expected a duration from 1m to 7d`);
+    }
+    const r = w.run(["cron", "install", "--every", "45m"], { env });
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("cron can run a sync every minutes dividing an hour");
+    expect(fs.existsSync(env.CHASQUI_CRONTAB)).toBe(false);
+    expect(w.snapshot()).toEqual(before);
+  });
+
+  test('connect with transport "ssh2" explains that nothing would use the connection', () => {
+    const w = world();
+    editJson(path.join(w.home, "config.json"), (o) => {
+      o.transport = "ssh2";
+    });
+    const r = w.run(["connect"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      'transport is "ssh2" in config.json: no command would use a master connection',
+    );
+  });
+
+  test("a config with a bad transport or notify_on is refused by every command, named", () => {
+    const w = world();
+    editJson(path.join(w.home, "config.json"), (o) => {
+      o.transport = "mosh";
+      o.notify_on = ["job_done"];
+    });
+    const r = w.run(["sync"]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('transport: must be one of "auto", "ssh2", "openssh"');
+    expect(r.stderr).toContain(
+      'notify_on: must be a list of job_finished, login_needed, sync_failed; not "job_done"',
+    );
   });
 });
 

@@ -63,6 +63,13 @@ export function sandbox(): Sandbox {
 
 export { VASP_FILES };
 
+/** Change a JSON file (a config, a store) in place, as a person with an editor would. */
+export function editJson(file: string, change: (o: Record<string, unknown>) => void): void {
+  const o = JSON.parse(fs.readFileSync(file, "utf8"));
+  change(o);
+  fs.writeFileSync(file, JSON.stringify(o));
+}
+
 /** `chasqui init` options that log in as the cluster-in-a-box's test user on `port`. */
 export function clusterLogin(
   c: { host: string; user: string; identity: string; knownHosts: string },

@@ -13,6 +13,7 @@ import { defaultConfig } from "../../src/core/config.ts";
 import { type Job, newJob } from "../../src/core/job.ts";
 import { parseFlags } from "../../src/core/protocol.ts";
 import { parseSchedulerSnapshot } from "../../src/core/schedulerView.ts";
+import { NeedsPersonError } from "../../src/errors.ts";
 import { openStore } from "../../src/store/jobStore.ts";
 import { runSync } from "../../src/sync/runSync.ts";
 import { t0 } from "./jobFixtures.ts";
@@ -186,6 +187,7 @@ describe("runSync through an in-memory cluster", () => {
     expect((await openStore(h).read()).last_report).toEqual({
       at: new Date(t0.getTime() + 10_000).toISOString(),
       error: null,
+      exit_code: null,
       queued: 3,
       running: 2,
       waiting: 4,
@@ -194,6 +196,7 @@ describe("runSync through an in-memory cluster", () => {
     await sync(h, new FakeCluster([() => ({ snapshot: silent, waiting: 4 })]), 20);
     expect((await openStore(h).read()).last_report).toMatchObject({
       error: "the scheduler did not answer: qstat: cannot connect",
+      exit_code: 1,
       queued: null,
     });
     // A sync that failed after the state request (its download cut) keeps what it saw.
@@ -226,7 +229,20 @@ describe("runSync through an in-memory cluster", () => {
     await expect(sync(h, broken, 30)).rejects.toThrow("could not report its state");
     expect((await openStore(h).read()).last_report).toMatchObject({
       error: "the cluster could not report its state: exit 1",
+      exit_code: 1,
     });
+    // A login that needs a person is kept as such (notifications tell it once, not every run).
+    const login = runSync(h, {
+      dryRun: false,
+      acceptNewHostKey: false,
+      prompter: { interactive: false, ask: async () => "", confirm: async () => false, info: () => {} },
+      now: () => new Date(t0.getTime() + 40_000),
+      openCluster: async () => {
+        throw new NeedsPersonError("h asks for a one-time code and there is no terminal");
+      },
+    });
+    await expect(login).rejects.toThrow("one-time code");
+    expect((await openStore(h).read()).last_report).toMatchObject({ exit_code: 3, queued: null });
   });
 
   test("rm --remote: the ids go with the state request and are forgotten once removed", async () => {

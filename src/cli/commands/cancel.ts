@@ -21,6 +21,7 @@ export async function cancelCommand(
   opts: { json?: boolean; acceptNewHostKey?: boolean; nextSync?: boolean },
 ): Promise<void> {
   const results = await runCancel(ctx.home, ids, {
+    home: ctx.home,
     nextSync: opts.nextSync === true,
     prompter: createTerminalPrompter(),
     acceptNewHostKey: opts.acceptNewHostKey === true,

@@ -1,6 +1,7 @@
 // `chasqui doctor`: one login, then each check as a line that says OK or what to fix.
 
 import { clusterTarget } from "../../cluster/connect.ts";
+import { masterState } from "../../cluster/master.ts";
 import { openCluster } from "../../cluster/sshCluster.ts";
 import { readConfig } from "../../config/configFile.ts";
 import type { Config } from "../../core/config.ts";
@@ -149,12 +150,26 @@ export async function doctorCommand(
           : `not set, and template ${config.template} passes it as #PBS -A (PBS Professional sites such as Bebop refuse jobs without one): chasqui init --force ... --set account=PROJECT`,
     });
   }
-  let hostKeyNote = "matches known_hosts";
+  // The connection the commands use: a live OpenSSH master (no login; its host key was checked by
+  // OpenSSH when it logged in), or chasqui's own ssh2 login.
+  const master = config.transport === "ssh2" ? null : await masterState(config, ctx.home, ctx.now());
+  const riding = master?.live === true;
+  checks.push({
+    name: "connection",
+    ok: riding || config.transport !== "openssh",
+    detail: riding
+      ? `OpenSSH master at ${master!.path}${master!.until ? ` until ${master!.until.replace("T", " ").slice(0, 16)} UTC` : ""}: no login; host keys are checked by OpenSSH on this path, not by chasqui`
+      : config.transport === "openssh"
+        ? 'no live OpenSSH master and transport is "openssh": `chasqui connect` opens one'
+        : `chasqui's own ssh2 login (transport ${config.transport}${config.transport === "auto" ? "; no live master, `chasqui connect` opens one" : ""})`,
+  });
+  let hostKeyNote = riding ? "checked by OpenSSH when the master logged in" : "matches known_hosts";
   let cluster: Awaited<ReturnType<typeof openCluster>>;
   try {
     cluster = await openCluster(
       config,
       {
+        home: ctx.home,
         prompter: createTerminalPrompter(),
         acceptNewHostKey: opts.acceptNewHostKey === true,
         events: (e) => {

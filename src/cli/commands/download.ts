@@ -12,6 +12,7 @@ export async function downloadCommand(
 ): Promise<void> {
   const bar = progressBar(ctx.err, "download", { enabled: !opts.json });
   const results = await runDownload(ctx.home, ids, {
+    home: ctx.home,
     prompter: createTerminalPrompter(),
     acceptNewHostKey: opts.acceptNewHostKey === true,
     all: opts.all === true,

@@ -1,8 +1,16 @@
 // `chasqui sync`: one SSH session; a summary for people, or --json for scripts.
 
+import * as fs from "node:fs/promises";
+import * as path from "node:path";
 import type { JobDownload } from "../../cluster/download.ts";
+import { readConfig } from "../../config/configFile.ts";
+import type { Config } from "../../core/config.ts";
+import { failureEvent, finishedEvents, type PreviousAttempt, wanted } from "../../core/notifyEvents.ts";
 import { ChasquiError, ExitCode } from "../../errors.ts";
+import { noPrompter } from "../../ssh/prompter.ts";
+import { openStore } from "../../store/jobStore.ts";
 import { runSync, type SyncSummary } from "../../sync/runSync.ts";
+import { runNotifyCommand } from "../../unattended/notify.ts";
 import { type CliContext, storeOptions, write } from "../context.ts";
 import { bytes, energyCell } from "../jobView.ts";
 import { progressBar } from "../progress.ts";
@@ -26,26 +34,104 @@ export function describeDownloads(results: readonly JobDownload[]): string[] {
   return lines;
 }
 
-export async function syncCommand(
-  ctx: CliContext,
-  opts: {
-    dryRun?: boolean;
-    scripts?: boolean;
-    download?: boolean;
-    acceptNewHostKey?: boolean;
-    json?: boolean;
-  },
-): Promise<void> {
-  const bar = progressBar(ctx.err, "download", { enabled: !opts.json });
-  const summary = await runSync(ctx.home, {
+interface SyncCommandOptions {
+  dryRun?: boolean;
+  scripts?: boolean;
+  download?: boolean;
+  acceptNewHostKey?: boolean;
+  json?: boolean;
+  cron?: boolean;
+}
+
+export async function syncCommand(ctx: CliContext, opts: SyncCommandOptions): Promise<void> {
+  const cron = opts.cron === true;
+  // In sync.log, each run under a dated line: written once the run has something to say, so that
+  // a run that found another at work leaves nothing at all.
+  const started = ctx.now();
+  const header = () => {
+    if (cron) write(ctx.out, `== ${started.toISOString().replace("T", " ").slice(0, 19)} UTC chasqui sync`);
+  };
+  if (opts.dryRun) {
+    const summary = await sync(ctx, opts);
+    header();
+    return report(ctx, opts, summary);
+  }
+  // Read before this sync records its own outcome: notifications compare with the attempt before.
+  const { config } = await readConfig(ctx.home);
+  const previous = (await openStore(ctx.home).read()).last_report;
+  let summary: SyncSummary | null = null;
+  try {
+    summary = await sync(ctx, opts);
+    header();
+    report(ctx, opts, summary);
+  } catch (e) {
+    // From cron, another sync at work is the normal case: exit 4 without a word in the log.
+    if (cron && e instanceof ChasquiError && e.exitCode === ExitCode.locked) e.silent = true;
+    else if (summary === null) header();
+    await notifyAfterSync(ctx, config, previous, summary, e);
+    throw e;
+  } finally {
+    if (cron) await rotateSyncLog(ctx.home);
+  }
+  await notifyAfterSync(ctx, config, previous, summary, null);
+}
+
+function sync(ctx: CliContext, opts: SyncCommandOptions): Promise<SyncSummary> {
+  const bar = progressBar(ctx.err, "download", { enabled: !opts.json && !opts.cron });
+  const cron = opts.cron === true;
+  return runSync(ctx.home, {
     dryRun: opts.dryRun === true,
     ...(opts.download !== undefined ? { download: opts.download } : {}),
     acceptNewHostKey: opts.acceptNewHostKey === true,
-    prompter: createTerminalPrompter(),
+    // cron: nobody to ask, and nobody to wait for.
+    prompter: cron ? noPrompter : createTerminalPrompter(),
+    ...(cron ? { lockWaitMs: 0 } : {}),
     now: ctx.now,
     onDownloadProgress: (p) => bar.update(p.bytes, p.total),
     onLockWait: storeOptions(ctx, "chasqui sync").onWait,
   }).finally(() => bar.done());
+}
+
+/** The events of this sync for notify_command; a failing one is a warning, never the sync's end. */
+async function notifyAfterSync(
+  ctx: CliContext,
+  config: Config,
+  previous: PreviousAttempt | null,
+  summary: SyncSummary | null,
+  failure: unknown,
+): Promise<void> {
+  if (config.notify_command === null) return;
+  const at = ctx.now().toISOString();
+  const events = summary ? finishedEvents(at, config.host, summary.changes, summary.summaries) : [];
+  if (failure !== null) {
+    const f =
+      failure instanceof ChasquiError
+        ? failure
+        : { message: failure instanceof Error ? failure.message : String(failure), exitCode: 1 };
+    const e = failureEvent(at, config.host, f, previous);
+    if (e) events.push(e);
+  }
+  const send = wanted(events, config.notify_on);
+  if (send.length === 0) return;
+  const problem = await runNotifyCommand(config.notify_command, send, config.notify_timeout_seconds);
+  if (problem)
+    write(ctx.err, `warning: notify_command failed (${send.length} event(s) not told): ${problem}`);
+}
+
+// sync.log grows by a few lines every half hour; past this it starts again, the old one kept as .1.
+const SYNC_LOG_LIMIT = 1 << 20;
+
+/** The crontab line appends to sync.log: it is rotated after the run that made it too big. */
+async function rotateSyncLog(home: string): Promise<void> {
+  const log = path.join(home, "sync.log");
+  const size = await fs.stat(log).then(
+    (s) => s.size,
+    () => 0,
+  );
+  if (size > SYNC_LOG_LIMIT) await fs.rename(log, `${log}.1`).catch(() => {});
+}
+
+function report(ctx: CliContext, opts: SyncCommandOptions, summary: SyncSummary): void {
   if (opts.json) {
     write(ctx.out, JSON.stringify(summary, null, 2));
     failIfIncomplete(summary, true);
