@@ -90,7 +90,7 @@ function buildProgram(ctx: CliContext): Command {
     .option("--json", "print the summary as JSON")
     .option(
       "--cron",
-      "as run by `chasqui cron install`: never ask, exit 4 silently when another chasqui is at\n" +
+      "as run by `chasqui cron install`: never ask, exit 4 silently when another chasqui is at " +
         "work, a dated header and one line per error (for sync.log, rotated at 1 MB)",
     )
     .action(async (opts) => (await import("./commands/sync.ts")).syncCommand(ctx, opts));
@@ -156,8 +156,8 @@ function buildProgram(ctx: CliContext): Command {
   program
     .command("connect")
     .description(
-      "open an OpenSSH master connection to the cluster: one login (your second factor) at a\n" +
-        "terminal, then sync, doctor, download and cancel ride it without one, from cron too",
+      "open an OpenSSH master connection: one login (your second factor) at a terminal, then " +
+        "sync, doctor, download and cancel ride it without one, from cron too",
     )
     .option("--for <duration>", "how long it stays open, e.g. 12h, 90m, 2d (default 12h)")
     .option("--json", "print the connection as JSON")

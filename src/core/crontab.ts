@@ -53,7 +53,8 @@ function cronWord(word: string): string {
 export function cronLine(opts: { every: Every; home: string; command: readonly string[] }): string {
   const log = `${opts.home}/sync.log`;
   const run = [...opts.command, "sync", "--cron"].map(cronWord).join(" ");
-  return `${cronSchedule(opts.every, opts.home)} CHASQUI_HOME=${cronWord(opts.home)} ${run} >>${cronWord(log)} 2>&1 ${cronMarker(opts.home)}`;
+  // umask: sync.log is created by the shell's redirection, and is as private as the rest of the home.
+  return `${cronSchedule(opts.every, opts.home)} umask 077; CHASQUI_HOME=${cronWord(opts.home)} ${run} >>${cronWord(log)} 2>&1 ${cronMarker(opts.home)}`;
 }
 
 /** chasqui's line for this home in a crontab's text, or null. */

@@ -138,7 +138,7 @@ export async function initTemplates(home: string, name?: string): Promise<InitRe
     await mkdir(join(f.path, ".."), { recursive: true, mode: 0o700 });
     try {
       // "wx": created only if absent, so a user's edits are never replaced.
-      await writeFile(f.path, f.source, { flag: "wx", mode: 0o644 });
+      await writeFile(f.path, f.source, { flag: "wx", mode: 0o600 });
       result.written.push(f.path);
     } catch (e) {
       if ((e as { code?: string }).code !== "EEXIST") throw e;

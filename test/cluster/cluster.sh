@@ -99,11 +99,11 @@ setup_user() {
   chmod 600 "$USER_HOME/.ssh/authorized_keys"
 
   # Rewritten only when the secret or the window changed: pam_google_authenticator keeps its
-  # reuse list here (each code works once). A window of 17 steps (±4 min) lets tests log in
-  # several times a minute without waiting for the next 30-second step.
+  # reuse list here (each code works once). A window of 41 steps (±10 min) lets the suite log in
+  # some twenty times in a few minutes without waiting for the next 30-second step.
   local ga="$USER_HOME/.google_authenticator"
-  if [[ ! -f "$ga" ]] || [[ "$(head -n 1 "$ga")" != "$TOTP_SECRET" ]] || ! grep -qx '" WINDOW_SIZE 17' "$ga"; then
-    printf '%s\n" TOTP_AUTH\n" WINDOW_SIZE 17\n" DISALLOW_REUSE\n' "$TOTP_SECRET" >"$ga"
+  if [[ ! -f "$ga" ]] || [[ "$(head -n 1 "$ga")" != "$TOTP_SECRET" ]] || ! grep -qx '" WINDOW_SIZE 41' "$ga"; then
+    printf '%s\n" TOTP_AUTH\n" WINDOW_SIZE 41\n" DISALLOW_REUSE\n' "$TOTP_SECRET" >"$ga"
   fi
   chown "$USER_NAME:$USER_NAME" "$ga"
   chmod 600 "$ga"

@@ -192,8 +192,8 @@ function totpAt(secret: string, step: number): string {
   return String(bin % 1_000_000).padStart(6, "0");
 }
 
-/** Steps the server accepts ahead of its clock: (WINDOW_SIZE 17 - 1) / 2, see cluster.sh. */
-const WINDOW_AHEAD = 8;
+/** Steps the server accepts ahead of its clock: (WINDOW_SIZE 41 - 1) / 2, see cluster.sh. */
+const WINDOW_AHEAD = 20;
 
 function currentStep(nowMs = Date.now()): number {
   return Math.floor(nowMs / 1000 / TOTP_STEP_SECONDS);
@@ -240,8 +240,8 @@ function withFileLock<T>(lockDir: string, fn: () => T): T {
 
 /**
  * A code the server has not seen yet. The last step handed out is kept in the state folder (under a
- * lock), so no two calls, in any process, return the same step. The server (WINDOW_SIZE 17)
- * accepts steps up to 8 ahead of its clock; past that, this waits for the clock.
+ * lock), so no two calls, in any process, return the same step. The server (WINDOW_SIZE 41)
+ * accepts steps up to 20 ahead of its clock; past that, this waits for the clock.
  */
 export async function totpCode(
   opts: { secret?: string; dir?: string; usedFile?: string } = {},

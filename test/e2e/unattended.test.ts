@@ -172,7 +172,7 @@ describe("cron", () => {
     expect(bad.code).toBe(2);
     expect(bad.stderr).toContain('--every "7m"');
     const line = s.run(["cron", "show"], { env }).stdout.trim();
-    expect(line).toMatch(/^\d+-59\/15 \* \* \* \* CHASQUI_HOME=/);
+    expect(line).toMatch(/^\d+-59\/15 \* \* \* \* umask 077; CHASQUI_HOME=/);
     expect(JSON.parse(s.run(["status", "--json"], { env }).stdout).cron.installed).toBe(true);
 
     // As cron runs it: the command after the five time fields, `\%` back to `%`, by sh, with
@@ -191,6 +191,7 @@ describe("cron", () => {
     const log = fs.readFileSync(logFile, "utf8");
     expect(log).toMatch(/^== \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC chasqui sync\n/);
     expect(log).toContain(`submitted  1: ${ids[0]}`);
+    expect(fs.statSync(logFile).mode & 0o777).toBe(0o600);
     // Past 1 MB, the log that holds this run becomes sync.log.1 and the next run starts afresh.
     fs.appendFileSync(logFile, `${"x".repeat(1 << 20)}\n`);
     expect(spawnSync("env", ["-i", "PATH=/usr/bin:/bin", `HOME=${s.root}`, "sh", "-c", command]).status).toBe(

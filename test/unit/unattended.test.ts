@@ -21,7 +21,7 @@ describe("the crontab line", () => {
   test("runs this chasqui's sync --cron on this home, appending to its sync.log; minutes spread per home", () => {
     const l = line();
     expect(l).toMatch(/^\d{1,2}-59\/30 \* \* \* \* /);
-    expect(l).toContain("CHASQUI_HOME=/home/ana/.chasqui /usr/local/bin/chasqui sync --cron");
+    expect(l).toContain("* umask 077; CHASQUI_HOME=/home/ana/.chasqui /usr/local/bin/chasqui sync --cron");
     expect(l).toContain(">>/home/ana/.chasqui/sync.log 2>&1");
     expect(l).toEndWith(`# chasqui sync for ${HOME}`);
     expect(line("2h")).toMatch(/^\d{1,2} \*\/2 \* \* \* /);
