@@ -51,7 +51,8 @@ is_cluster_file() {
   case "$1" in
   test/ssh/* | test/templates/cluster.test.ts | test/e2e/doctor.test.ts | test/e2e/results.test.ts | \
     test/e2e/selfFeeding.test.ts | test/e2e/sync.test.ts | test/e2e/transfer.test.ts | \
-    test/e2e/faults.test.ts | test/e2e/secrets.test.ts | test/e2e/unattended.test.ts) return 0 ;;
+    test/e2e/faults.test.ts | test/e2e/remoteTrouble.test.ts | test/e2e/secrets.test.ts | \
+    test/e2e/unattended.test.ts) return 0 ;;
   esac
   return 1
 }

@@ -36,6 +36,9 @@ export interface StateReport {
   events: AgentEvent[];
   /** Where the next read starts; null when there is no log yet. */
   nextCursor: { offset: number; head: string } | null;
+  /** How agent.log was read: from the cursor, across a rotation, from the start of a log that
+   * replaced the one the cursor was in ("restart"), or the first time. */
+  logRead: "continue" | "rotated" | "restart" | "first" | null;
   flags: Map<string, Flag>;
   cancelMarks: Map<string, string>;
   cancelAnswers: Map<string, { outcome: CancelOutcome; detail: string }>;

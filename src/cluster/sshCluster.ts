@@ -117,6 +117,8 @@ function sshCluster(session: RemoteShell, route: Cluster["route"], config: Confi
   };
 }
 
+const LOG_READS = ["continue", "rotated", "restart", "first"] as const;
+
 /** The state reply's sections, as a report. `offset` is where the sync's cursor stood. */
 function readStateReply(reply: Buffer, offset: number, scheduler: Config["scheduler"]): StateReport {
   const sections = splitSections(reply);
@@ -140,6 +142,7 @@ function readStateReply(reply: Buffer, offset: number, scheduler: Config["schedu
     deployed: meta.get("deployed") ?? null,
     events: [...prev.events, ...current.events],
     nextCursor: head === "" ? null : { offset: current.nextOffset, head },
+    logRead: LOG_READS.find((r) => r === meta.get("log_read")) ?? null,
     flags: parseFlags(text("flags")),
     cancelMarks: parseCancelMarks(text("cancel_marks")),
     cancelAnswers: parseCancelReply(text("cancel")),

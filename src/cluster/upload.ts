@@ -8,7 +8,7 @@ import { Readable } from "node:stream";
 import { createGzip } from "node:zlib";
 import { JOB_LIB_FILE, JOB_LIB_TEXT } from "../core/jobLib.ts";
 import { packTar, type TarEntry } from "../core/tar.ts";
-import { RemoteError } from "../errors.ts";
+import { RemoteError, remoteSystemProblem } from "../errors.ts";
 import type { ExecOptions, RemoteShell } from "../ssh/session.ts";
 import structureScript from "./kit/structure.sh" with { type: "text" };
 import uploadScript from "./kit/upload.sh" with { type: "text" };
@@ -99,9 +99,7 @@ export async function uploadJobs(
     Buffer.from(`${[...bodies.keys(), libKey].join("\n")}\n\n`),
   ]);
   const reply = await session.exec("bash -s", { ...opts, stdin: ask });
-  if (reply.code !== 0) {
-    throw new RemoteError(`cannot read the cluster's content store: ${reply.stderr.toString().trim()}`);
-  }
+  if (reply.code !== 0) throw uploadFailure("cannot read the cluster's content store", reply);
   const answered = reply.stdout.toString("utf8").split("\n");
   const missing = new Set(answered.filter((h) => bodies.has(h)));
   const libMissing = answered.includes(libKey);
@@ -145,14 +143,7 @@ export async function uploadJobs(
     ...opts,
     stdin: concat(scriptInput(paths, "place", tx), gzipped(packTar(entries))),
   });
-  if (result.code !== 0) {
-    throw new RemoteError(
-      `upload failed on the cluster: ${result.stderr.toString().trim() || `exit ${result.code}`}`,
-      {
-        hint: "Nothing was placed; run the same command again.",
-      },
-    );
-  }
+  if (result.code !== 0) throw uploadFailure("upload failed on the cluster", result);
   return {
     jobs: jobs.length,
     files: placed.length,
@@ -166,6 +157,22 @@ export async function uploadJobs(
     requests: 2,
     ...parseRestarts(result.stdout.toString("utf8")),
   };
+}
+
+/** A failed upload step in words: the cluster's own reason first (a full disk, a folder it may not
+ * write), with the first line it said; nothing is placed by a failed step. */
+function uploadFailure(step: string, r: { code: number | null; stderr: Buffer }): RemoteError {
+  const said = r.stderr.toString("utf8").trim();
+  const problem = remoteSystemProblem(said);
+  if (problem) {
+    const line = said.split("\n").find((l) => remoteSystemProblem(l) !== null) ?? said;
+    return new RemoteError(`${step}: ${problem.what} (${line})`, {
+      hint: `${problem.hint} Nothing was placed; the jobs stay queued here.`,
+    });
+  }
+  return new RemoteError(`${step}: ${said || `exit ${r.code}`}`, {
+    hint: "Nothing was placed; run the same command again.",
+  });
 }
 
 /** The place step's `restart_from=<id>\t<run>` and `restart_refused=<id>\t<why>` lines. */

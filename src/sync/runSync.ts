@@ -227,6 +227,12 @@ export async function runSync(home: string, opts: SyncOptions): Promise<SyncSumm
         opts.now(),
         warnings,
       );
+      if (report.logRead === "restart" && report.deployed !== null) {
+        // The log chasqui had read and the agent are both gone: the folder was made anew.
+        warnings.push(
+          `the remote folder ${config.remote_dir} was set up anew (its agent and agent.log were gone: deleted by hand?); jobs whose completion flags went with it are judged by the scheduler after lost_grace_seconds, and what they wrote there is lost`,
+        );
+      }
       if (report.snapshot.error !== null) {
         warnings.push(
           `the scheduler did not answer (${report.snapshot.error}); jobs whose fate depends on it keep their state until a sync reaches it`,

@@ -1,12 +1,18 @@
 // Faults during sync, a sample (the soak, `bun bench/soak.ts`, runs hundreds): connections cut by
 // the proxy at random byte offsets and chasqui SIGKILLed at random moments, then syncs until
 // nothing changes. Every job reaches the scheduler exactly once, none is lost, the store parses,
-// local states are the cluster's, and results that came home are whole.
-import { afterAll, beforeAll, describe, expect } from "bun:test";
-import { type Cluster, loadCluster, resetRemote } from "../cluster/cluster.ts";
+// local states are the cluster's, and results that came home are whole. And a cron sync racing a
+// manual one.
+import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
+import * as path from "node:path";
+import { schedulerJobName } from "../../src/core/jobName.ts";
+import { type Cluster, countRuns, loadCluster, resetRemote, waitFor } from "../cluster/cluster.ts";
 import { startProxy, type Proxy as TcpProxy } from "../cluster/proxy.ts";
 import { slowTest } from "../slow.ts";
 import { type FaultKind, faultTrial } from "./faultTrial.ts";
+import { BINARY, BOX_JOBS, clusterLogin, sandbox, VASP_FILES } from "./helpers.ts";
 
 let cluster: Cluster;
 let proxy: TcpProxy;
@@ -32,6 +38,64 @@ function mulberry32(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
 }
+
+describe("races", () => {
+  test("a cron sync and a manual sync started together, 8 times: one waits or steps aside, no update lost, each job submitted once", async () => {
+    const s = sandbox();
+    const remote = `chasqui_remote_race${tag}`;
+    expect(
+      s.run([
+        "init",
+        ...clusterLogin(cluster, cluster.keyPort),
+        ...BOX_JOBS,
+        "--max-queued",
+        "2",
+        "--remote-dir",
+        remote,
+      ]).code,
+    ).toBe(0);
+    const ids = Array.from({ length: 6 }, (_, i) => `race${tag}${i}`);
+    const folders = ids.map((id) => s.jobFolder(id, { ...VASP_FILES, INCAR: "FAKE_SECONDS = 0\n" }));
+    expect(s.run(["add", ...folders]).code).toBe(0);
+    const start = (args: string[]) =>
+      new Promise<number>((resolve) => {
+        const child = spawn(BINARY, args, {
+          env: { PATH: process.env.PATH ?? "/usr/bin:/bin", HOME: s.root, CHASQUI_HOME: s.home },
+          stdio: "ignore",
+        });
+        child.on("close", (code) => resolve(code ?? -1));
+      });
+    const outcomes = new Set<string>();
+    for (let i = 0; i < 8; i++) {
+      const [cron, manual] = await Promise.all([start(["sync", "--cron"]), start(["sync"])]);
+      // The manual one waits for the lock (up to 10 s); the cron one never waits.
+      expect(manual).toBe(0);
+      expect([0, 4]).toContain(cron);
+      outcomes.add(`cron ${cron}`);
+    }
+    await waitFor(
+      () => {
+        s.run(["sync"]);
+        return (JSON.parse(s.run(["list", "--json"]).stdout) as { state: string }[]).every(
+          (j) => j.state === "DONE",
+        );
+      },
+      { timeoutMs: 60_000, intervalMs: 500, what: "every race job DONE" },
+    );
+    const jobs = JSON.parse(fs.readFileSync(path.join(s.home, "jobs.json"), "utf8")).jobs as {
+      id: string;
+      history: { to: string }[];
+    }[];
+    for (const j of jobs) {
+      // Each state entered once: no transition applied twice by two syncs, none dropped.
+      const states = j.history.map((h) => h.to);
+      expect({ id: j.id, states }).toEqual({ id: j.id, states: [...new Set(states)] });
+      expect(states.at(-1)).toBe("DONE");
+      expect(await countRuns(schedulerJobName(j.id))).toBe(1);
+    }
+    expect(outcomes.size).toBeGreaterThan(0);
+  }, 120_000);
+});
 
 describe("faults during sync", () => {
   for (const kind of ["cut", "kill"] as FaultKind[]) {

@@ -42,6 +42,7 @@ class FakeCluster implements Cluster {
       deployed: null,
       events: [],
       nextCursor: null,
+      logRead: null,
       flags: new Map(),
       cancelMarks: new Map(),
       cancelAnswers: new Map(),
@@ -163,6 +164,23 @@ describe("runSync through an in-memory cluster", () => {
     const flags = parseFlags("@a\nDONE\n5.s\n0\n2026-12-01T11:00:00Z\n");
     const late = await sync(h, new FakeCluster([() => ({ flags })]), 2000);
     expect(late.completed).toEqual(["a"]);
+    expect((await jobOf(h, "a")).state).toBe("DONE");
+  });
+
+  test("a half-written flag (a job killed while writing it, or one made by hand) changes nothing until it is whole", async () => {
+    const h = await home([inState("a", ["UPLOADED", "SUBMITTED", "RUNNING"], { scheduler_id: "5.s" })]);
+    const running = snap("5.s\ta\tR\t\t\tR");
+    for (const partial of ["@a\n", "@a\nDONE\n", "@a\nDONE\n5.s\n0\n", "@a\nDO"]) {
+      const s = await sync(
+        h,
+        new FakeCluster([() => ({ flags: parseFlags(partial), snapshot: running })]),
+        10,
+      );
+      expect({ partial, changes: s.changes }).toEqual({ partial, changes: [] });
+      expect((await jobOf(h, "a")).state).toBe("RUNNING");
+    }
+    const whole = parseFlags("@a\nDONE\n5.s\n0\n2026-12-01T11:00:00Z\n");
+    await sync(h, new FakeCluster([() => ({ flags: whole, snapshot: running })]), 20);
     expect((await jobOf(h, "a")).state).toBe("DONE");
   });
 
