@@ -211,16 +211,8 @@ async function floor(
 // ---------------------------------------------------------------------------------------------
 // The naive per-job design over ssh2.
 
-async function naive(
-  n: number,
-  port: number,
-  submit: number,
-  proxyUp: () => number,
-): Promise<{ first: Sample; steady: Sample }> {
-  const { dir, ids } = makeJobs(n);
-  let requests = 0;
-  const up0 = proxyUp();
-  const t = performance.now();
+/** An ssh2 login and a counted exec (exit code and stdout), as the naive design did it. */
+async function naiveLogin(port: number, count: () => void) {
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
     client.on("ready", () => resolve()).on("error", reject);
@@ -233,18 +225,39 @@ async function naive(
     });
   });
   const exec = (cmd: string) =>
-    new Promise<string>((resolve, reject) => {
-      requests++;
+    new Promise<{ code: number; out: string }>((resolve, reject) => {
+      count();
       client.exec(cmd, (err, ch) => {
         if (err) return reject(err);
         let out = "";
+        let code = 0;
         ch.on("data", (b: Buffer) => {
           out += b;
         });
         ch.stderr.on("data", () => {});
-        ch.on("close", () => resolve(out));
+        ch.on("exit", (c: number) => {
+          code = c;
+        });
+        ch.on("close", () => resolve({ code, out }));
       });
     });
+  return { client, exec };
+}
+
+async function naive(
+  n: number,
+  port: number,
+  submit: number,
+  proxyUp: () => number,
+): Promise<{ first: Sample; steady: Sample }> {
+  const { dir, ids } = makeJobs(n);
+  let requests = 0;
+  const count = () => {
+    requests++;
+  };
+  const up0 = proxyUp();
+  const t = performance.now();
+  const { client, exec } = await naiveLogin(port, count);
   const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) =>
     client.sftp((err, s) => (err ? reject(err) : resolve(s))),
   );
@@ -272,38 +285,12 @@ async function naive(
   requests = 0;
   const up1 = proxyUp();
   const t1 = performance.now();
-  const c2 = new ssh2.Client();
-  await new Promise<void>((resolve, reject) => {
-    c2.on("ready", () => resolve()).on("error", reject);
-    c2.connect({
-      host: cluster.host,
-      port,
-      username: cluster.user,
-      privateKey: fs.readFileSync(cluster.identity),
-      hostVerifier: () => true,
-    });
-  });
-  const exec2 = (cmd: string) =>
-    new Promise<{ code: number; out: string }>((resolve, reject) => {
-      requests++;
-      c2.exec(cmd, (err, ch) => {
-        if (err) return reject(err);
-        let out = "";
-        let code = 0;
-        ch.on("data", (b: Buffer) => {
-          out += b;
-        });
-        ch.on("exit", (c: number) => {
-          code = c;
-        });
-        ch.on("close", () => resolve({ code, out }));
-      });
-    });
+  const again = await naiveLogin(port, count);
   for (const id of ids) {
     const flag = `chasqui_remote_bench/completed/${id}.flag`;
-    if ((await exec2(`test -f ${flag}`)).code === 0) await exec2(`cat ${flag}`);
+    if ((await again.exec(`test -f ${flag}`)).code === 0) await again.exec(`cat ${flag}`);
   }
-  c2.end();
+  again.client.end();
   return { first, steady: { ms: performance.now() - t1, requests, bytes: proxyUp() - up1 } };
 }
 

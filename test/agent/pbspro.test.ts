@@ -20,6 +20,7 @@ import {
   readText,
   type Sandbox,
   sandboxesPerTest,
+  setMode,
 } from "./helpers.ts";
 
 const box = sandboxesPerTest();
@@ -171,6 +172,24 @@ describe("questions to the server stay bounded whatever the history", () => {
       expect(connections(sb).filter((c) => c.startsWith("qstat"))).toEqual([]);
     }
     expect(counts).toEqual([2 + 3, 2 + 3]);
+  });
+
+  test("without qselect (Slurm's PBS wrappers): one listing of every job per round, not one per submission", () => {
+    const sb = box({ conf: { MAX_QUEUED: 40 }, commands: ["qsub", "qstat"] });
+    addSchedJob(sb, "mine_running", "R");
+    for (const id of ["a", "b", "c", "d"]) addWaiting(sb, id);
+    agent(sb, ["run"]);
+    expect(qsubCalls(sb)).toEqual(["a", "b", "c", "d"]);
+    // Two listings of every job: the limits, then the names known before the first qsub (the
+    // fake records both as "all"); one per submission before.
+    expect(connections(sb)).toEqual(["qstat\tall", "qstat\tall"]);
+    // A qsub in doubt is still looked up afresh (by name, history included), never from that list.
+    const doubt = box({ conf: { MAX_QUEUED: 40 }, commands: ["qsub", "qstat"] });
+    setMode(doubt, "submitted-then-fail", "e");
+    addWaiting(doubt, "e");
+    agent(doubt, ["run"]);
+    expect(jobEvents(doubt)[0]).toStartWith("RECOVER e");
+    expect(connections(doubt)).toEqual(["qstat\tall", "qstat\tall", "qstat\tall"]);
   });
 
   test("a snapshot: 2 connections + one per open job asked about, never one per old job", () => {

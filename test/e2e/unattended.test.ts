@@ -118,6 +118,15 @@ describe("riding an OpenSSH master", () => {
     expect(second.ssh_requests).toBe(syncJson(viaSsh2).ssh_requests);
     expect(logins()).toBe(3);
 
+    // Results come home through the master too (one streamed request).
+    const download = viaMaster.run(["download", "--json"]);
+    expect(download.code).toBe(0);
+    expect((JSON.parse(download.stdout) as { id: string }[]).map((d) => d.id).sort()).toEqual(
+      [...ids].sort(),
+    );
+    expect(fs.existsSync(path.join(viaMaster.root, "jobs", ids[0]!, "OUTCAR"))).toBe(true);
+    expect(logins()).toBe(3);
+
     const doctor = viaMaster.run(["doctor"]);
     expect(doctor.code).toBe(0);
     expect(doctor.stdout).toContain("host keys are checked by OpenSSH on this path");

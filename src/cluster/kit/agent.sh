@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# chasqui-agent-version: 3
+# chasqui-agent-version: 4
 # The chasqui agent: submits the batch scripts in waiting/ under the user's queue limits, one agent
 # at a time, and reports the scheduler's view of the user's jobs. Layout and events: docs/REMOTE.md.
 #   bash R/agent.sh run | trigger [--from-job [--within S] [--job ID] [--here]]
@@ -250,7 +250,37 @@ pbs_active() {
   '
 }
 
-# Ids of the user's jobs named NAME, finished ones included (for a submission in doubt).
+# Ids of the jobs named NAME in a view ("ID<TAB>NAME<TAB>..." lines) on stdin.
+ids_in_view() { # NAME
+  awk -F'\t' -v n="$1" 'NF >= 3 && $2 == n { printf "%s ", $1 }'
+}
+
+# Ids of the user's jobs named NAME just before its qsub. Where the scheduler cannot be asked by
+# name (Slurm; Slurm's PBS wrappers have no qselect) that means listing every job, finished ones
+# too: done once per round, not once per submission. While this agent holds the lock no one else
+# submits chasqui's names, so the round's list stays true for the names still to go.
+ids_named_before() { # NAME
+  if [ "$SCHEDULER" != slurm ] && have qselect; then
+    ids_named "$1"
+    return
+  fi
+  if [ ! -s "$TMPD/round_view" ]; then
+    case $SCHEDULER in
+      slurm) slurm_query >"$TMPD/round_view" ;;
+      *) pbs_full -x >"$TMPD/round_view" ;;
+    esac || {
+      local rc=$?
+      rm -f "$TMPD/round_view"
+      return "$rc"
+    }
+    # An empty list is a list: mark it as read.
+    [ -s "$TMPD/round_view" ] || printf '\n' >"$TMPD/round_view"
+  fi
+  ids_in_view "$1" <"$TMPD/round_view"
+}
+
+# Ids of the user's jobs named NAME, finished ones included (for a submission in doubt): asked
+# now, never from the round's list.
 ids_named() { # NAME
   local out rc
   case $SCHEDULER in
@@ -272,7 +302,7 @@ ids_named() { # NAME
       out=$(pbs_full -x) || return
       ;;
   esac
-  printf '%s\n' "$out" | awk -F'\t' -v n="$1" 'NF >= 3 && $2 == n { printf "%s ", $1 }'
+  printf '%s\n' "$out" | ids_in_view "$1"
 }
 
 # The scheduler id of a job named NAME whose id is not in EXCLUDE (space separated). Fails with
@@ -518,6 +548,7 @@ run_round() {
   local waiting=() leftovers=() id view qrc counts queued running submitted=0 n i
   local script wd name sid verdict excl reason arc before
   mkdir -p "$WAITING" "$SUBMITTING" "$SUBMITTED" "$REJECTED" "$R/completed" 2>/dev/null
+  rm -f "$TMPD/round_view"
   mapfile -t waiting < <(list_scripts "$WAITING")
   mapfile -t leftovers < <(list_scripts "$SUBMITTING")
   [ "${#waiting[@]}" -gt 0 ] || [ "${#leftovers[@]}" -gt 0 ] || return 0
@@ -579,7 +610,7 @@ run_round() {
     # remote folder): if the qsub's outcome is unclear, none of them can be the one it made.
     before=""
     if [ -n "$name" ]; then
-      before=$(ids_named "$name")
+      before=$(ids_named_before "$name")
       qrc=$?
       if [ "$qrc" -ne 0 ]; then
         move "$script" "$WAITING/$id.sh"
