@@ -9,7 +9,8 @@
 //     per job an existence check and a read of its flag.
 // Wall time (median of --runs), SSH requests (exec channels, SFTP operations, ssh processes) and
 // bytes sent (client → server through the proxy, login included).
-//   bun build.ts && bun bench/sync.ts [--sizes 1,10,100,500] [--runs 3] [--delay-ms 25] [--out FILE]
+//   bun build.ts && bun bench/sync.ts [--sizes 1,10,100,500] [--runs 3] [--delay-ms 25]
+//                                     [--ways chasqui,floor,naive] [--out FILE]
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as os from "node:os";
@@ -25,9 +26,11 @@ const { values: opt } = parseArgs({
     runs: { type: "string", default: "3" },
     "delay-ms": { type: "string", default: "25" },
     "max-queued": { type: "string", default: "100" },
+    ways: { type: "string", default: "chasqui,floor,naive" },
     out: { type: "string" },
   },
 });
+const WAYS = new Set(opt.ways.split(","));
 const SIZES = opt.sizes.split(",").map(Number);
 const RUNS = Number(opt.runs);
 const DELAY = Number(opt["delay-ms"]);
@@ -148,7 +151,9 @@ async function chasqui(
   if (init.code !== 0) throw new Error(`init: ${init.stderr}`);
   const add = await cli(["add", ...ids.map((id) => path.join(dir, id))]);
   if (add.code !== 0) throw new Error(`add: ${add.stderr}`);
-  const timed = async (): Promise<Sample & { summary: { ssh_requests: number; submitted: string[] } }> => {
+  const timed = async (): Promise<
+    Sample & { summary: { ssh_requests: number; submitted: string[]; completed: string[] } }
+  > => {
     const up0 = proxyUp();
     const t = performance.now();
     const r = await cli(["sync", "--json"]);
@@ -161,6 +166,13 @@ async function chasqui(
   // Steady state: some jobs finished since, nothing new to upload.
   await flagsAtLeast("chasqui_remote_bench", Math.min(n, 3));
   const steady = await timed();
+  // What the steady sync did on the cluster besides reading: the agent submits into the room the
+  // finished jobs left, and every finished job's flag and state come back.
+  steadyWork.push({
+    n,
+    submitted: steady.summary.submitted.length,
+    finished: steady.summary.completed.length,
+  });
   return { first, steady, submitted: first.summary.submitted.length };
 }
 
@@ -304,8 +316,19 @@ interface Row {
 }
 
 const rows: Row[] = [];
+const steadyWork: { n: number; submitted: number; finished: number }[] = [];
 const proxy = await startProxy({ targetPort: cluster.keyPort, delayMs: DELAY });
 const proxyUp = () => proxy.stats().up;
+
+// What a login alone costs over this link (TCP, key exchange, authentication): the part of every
+// sync that no design avoids.
+const loginMs: number[] = [];
+for (let i = 0; i < 5; i++) {
+  const t = performance.now();
+  const { client } = await naiveLogin(proxy.port, () => {});
+  loginMs.push(performance.now() - t);
+  client.end();
+}
 const uniqueOf = new Map<number, number>();
 
 for (const n of SIZES) {
@@ -322,8 +345,8 @@ for (const n of SIZES) {
     resetRemote();
     const c = await chasqui(n, proxy.port, proxyUp);
     add("chasqui", c);
-    add("floor", await floor(n, proxy.port, c.submitted, proxyUp));
-    if (r < naiveRuns) add("naive", await naive(n, proxy.port, c.submitted, proxyUp));
+    if (WAYS.has("floor")) add("floor", await floor(n, proxy.port, c.submitted, proxyUp));
+    if (WAYS.has("naive") && r < naiveRuns) add("naive", await naive(n, proxy.port, c.submitted, proxyUp));
     process.stderr.write(`N=${n} run ${r + 1}/${RUNS} done\n`);
   }
   for (const [way, s] of Object.entries(samples)) {
@@ -368,9 +391,9 @@ lines.push(
 );
 lines.push("|---:|---|---:|---:|---:|---:|---:|---:|---:|");
 for (const r of rows) {
-  const fl = rows.find((x) => x.n === r.n && x.way === "floor")!;
+  const fl = rows.find((x) => x.n === r.n && x.way === "floor");
   lines.push(
-    `| ${r.n} | ${r.way} | ${fmtMs(r.first.ms)} | ${r.first.requests} | ${fmtB(r.first.bytes)} | ${(r.first.bytes / uniqueOf.get(r.n)!).toFixed(2)} | ${fmtMs(r.steady.ms)} | ${r.steady.requests} | ${(r.first.ms / fl.first.ms).toFixed(2)} |`,
+    `| ${r.n} | ${r.way} | ${fmtMs(r.first.ms)} | ${r.first.requests} | ${fmtB(r.first.bytes)} | ${(r.first.bytes / uniqueOf.get(r.n)!).toFixed(2)} | ${fmtMs(r.steady.ms)} | ${r.steady.requests} | ${fl ? (r.first.ms / fl.first.ms).toFixed(2) : "-"} |`,
   );
 }
 const cpu = os.cpus()[0]?.model ?? "?";
@@ -380,10 +403,16 @@ const text = [
   ...lines,
   "",
   `Unique input bytes: ${[...uniqueOf].map(([n, b]) => `N=${n} ${fmtB(b)}`).join(", ")}.`,
+  `An ssh2 login alone over this link (median of 5): ${fmtMs(median(loginMs))}.`,
+  `chasqui's steady syncs also submitted / saw finish: ${steadyWork.map((w) => `N=${w.n} ${w.submitted}/${w.finished}`).join(", ")}.`,
   `\`chasqui add\` of 1,000 folders (compiled binary, median of 3): ${fmtMs(median(addMs))}.`,
   "",
   "JSON:",
-  JSON.stringify({ delayMs: DELAY, runs: RUNS, rows, unique: Object.fromEntries(uniqueOf), addMs }, null, 1),
+  JSON.stringify(
+    { delayMs: DELAY, runs: RUNS, rows, unique: Object.fromEntries(uniqueOf), addMs, loginMs },
+    null,
+    1,
+  ),
 ].join("\n");
 console.log(text);
 if (opt.out) fs.writeFileSync(opt.out, `${text}\n`);

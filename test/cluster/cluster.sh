@@ -471,8 +471,14 @@ queue_empty() { [[ -z "$(with_conf squeue -h --user="$USER_NAME" 2>/dev/null)" ]
 
 cmd_reset() {
   pid_alive "$RUN/slurmctld.pid" || die "the cluster is not up"
+  # The remote folders go first: a cancelled job's end runs the agent, which would submit the
+  # next waiting script. (Jobs still writing there may keep a folder alive: removed again below.)
+  find "$USER_HOME" -mindepth 1 -maxdepth 1 -name 'chasqui_remote*' -exec rm -rf {} + 2>/dev/null || true
   with_conf scancel --user="$USER_NAME"
-  wait_until 60 queue_empty || die "jobs of $USER_NAME are still queued"
+  wait_until 60 queue_empty || {
+    with_conf scancel --user="$USER_NAME"
+    wait_until 30 queue_empty
+  } || die "jobs of $USER_NAME are still queued"
   find "$USER_HOME" -mindepth 1 -maxdepth 1 -name 'chasqui_remote*' -exec rm -rf {} +
   install -d -m 755 -o "$USER_NAME" -g "$USER_NAME" "$SCRATCH"
   find "$SCRATCH" -mindepth 1 -maxdepth 1 -exec rm -rf {} +
