@@ -3,7 +3,7 @@
 import { masterState, removeMasterRecord, writeMasterRecord } from "../../cluster/master.ts";
 import { readConfig } from "../../config/configFile.ts";
 import { formatDuration, parseDuration } from "../../core/duration.ts";
-import { InputError, NeedsPersonError } from "../../errors.ts";
+import { InputError, NeedsPersonError, RemoteError } from "../../errors.ts";
 import { closeMaster, masterIsLive, openMaster } from "../../ssh/openssh.ts";
 import { type CliContext, personAtTerminal, write } from "../context.ts";
 
@@ -55,7 +55,9 @@ export async function connectCommand(ctx: CliContext, opts: { for?: string; json
   );
   await openMaster(config, state.path, seconds);
   if (!(await masterIsLive(config, state.path))) {
-    throw new NeedsPersonError(`ssh logged in but no master connection answers on ${state.path}`);
+    throw new RemoteError(`ssh logged in but no master connection answers on ${state.path}`, {
+      hint: "Check that the folder of the socket is writable and local (not NFS); `control_path` in config.json moves it.",
+    });
   }
   await writeMasterRecord(ctx.home, record);
   done(ctx, opts, "connected", record, seconds);
