@@ -20,12 +20,13 @@ export PATH="$PWD/node_modules/.bin:$PATH"
 step "cluster-in-a-box"
 bash test/cluster/cluster.sh up || fail_setup "cluster.sh up"
 
-step "shellcheck"
-if ! command -v shellcheck >/dev/null 2>&1; then
+step "shellcheck, cron"
+# cron: `chasqui cron install` is tested against the real crontab command too.
+if ! command -v shellcheck >/dev/null 2>&1 || ! command -v crontab >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get install -y --no-install-recommends shellcheck >/dev/null 2>&1 ||
-    { apt-get update -qq && apt-get install -y --no-install-recommends shellcheck >/dev/null; } ||
-    fail_setup "apt-get install shellcheck"
+  apt-get install -y --no-install-recommends shellcheck cron >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y --no-install-recommends shellcheck cron >/dev/null; } ||
+    fail_setup "apt-get install shellcheck cron"
 fi
 
 step "types, lint, format, shell, unused code"

@@ -12,6 +12,8 @@ let cluster: Cluster;
 const tag = Math.random().toString(36).slice(2, 6);
 const PTY = path.resolve(import.meta.dir, "../ssh/pty_drive.py");
 const HOLD_LOCK = path.resolve(import.meta.dir, "../store/helpers/holdLock.ts");
+// test/run.sh installs cron; a machine without it skips the one test of the real crontab command.
+const hasCrontab = spawnSync("sh", ["-c", "command -v crontab"]).status === 0;
 
 beforeAll(() => {
   cluster = loadCluster();
@@ -213,6 +215,65 @@ describe("cron", () => {
     expect(fs.readFileSync(crontab, "utf8")).toBe(others);
     expect(s.run(["cron", "remove"], { env }).stdout).toContain("no chasqui line");
   }, 90_000);
+
+  test.skipIf(!hasCrontab)(
+    "the real crontab command, as the test user: install twice, the other lines kept, remove",
+    () => {
+      const user = cluster.user;
+      const dir = fs.mkdtempSync("/tmp/chasqui-crontab-");
+      fs.chmodSync(dir, 0o755);
+      const bin = path.join(dir, "chasqui");
+      fs.copyFileSync(BINARY, bin);
+      fs.chmodSync(bin, 0o755);
+      const home = path.join(dir, "home");
+      fs.mkdirSync(home);
+      spawnSync("chown", [`${user}:${user}`, home]);
+      const asUser = (args: string[]) =>
+        spawnSync(
+          "runuser",
+          [
+            "-u",
+            user,
+            "--",
+            "env",
+            `HOME=${cluster.home}`,
+            `CHASQUI_HOME=${home}`,
+            "PATH=/usr/bin:/bin",
+            bin,
+            ...args,
+          ],
+          { encoding: "utf8" },
+        );
+      const crontab = (args: string[], input?: string) =>
+        spawnSync("crontab", ["-u", user, ...args], {
+          encoding: "utf8",
+          ...(input === undefined ? {} : { input }),
+        });
+      const saved = crontab(["-l"]);
+      const others = "MAILTO=ana@example.org\n0 3 * * * /usr/bin/true\n";
+      try {
+        expect(crontab(["-"], others).status).toBe(0);
+        expect(asUser(["init", "--host", "h", "--set", "account=P"]).status).toBe(0);
+        const installed = asUser(["cron", "install"]);
+        expect(installed.status).toBe(0);
+        expect(installed.stdout).toContain("installed in your crontab (crontab -l)");
+        expect(asUser(["cron", "install", "--every", "15m"]).status).toBe(0);
+        const text = crontab(["-l"]).stdout;
+        expect(text.startsWith(others)).toBe(true);
+        const mine = text.split("\n").filter((l) => l.includes("chasqui sync for"));
+        expect(mine).toHaveLength(1);
+        expect(mine[0]).toContain(`${bin} sync --cron`);
+        expect(mine[0]).toMatch(/^\d+-59\/15 /);
+        expect(JSON.parse(asUser(["status", "--json"]).stdout).cron).toMatchObject({ installed: true });
+        expect(asUser(["cron", "remove"]).status).toBe(0);
+        expect(crontab(["-l"]).stdout).toBe(others);
+      } finally {
+        if (saved.status === 0) crontab(["-"], saved.stdout);
+        else crontab(["-r"]);
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
 
   test("a cron sync that finds another chasqui at work exits 4 without a word", async () => {
     const s = setUp(cluster.keyPort, "chasqui_remote_busy");
