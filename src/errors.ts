@@ -117,33 +117,35 @@ export function systemProblem(e: unknown): { what: string; hint: string } | null
   return (code && SYSTEM_PROBLEMS[code]) || null;
 }
 
-// The same troubles said by a remote command (its strerror text), with what to do on the cluster.
-const REMOTE_PROBLEMS: { said: RegExp; what: string; hint: string }[] = [
+// The same troubles said by a remote command (its strerror text): the words above, and what to do
+// on the cluster instead of on this machine.
+const REMOTE_PROBLEMS: { said: RegExp; code: string; hint: string }[] = [
   {
     said: /No space left on device/i,
-    what: "the disk is full",
+    code: "ENOSPC",
     hint: "Free some space on the cluster (df -h; du -sh in chasqui's folder, and work_root's file system), then sync again.",
   },
   {
     said: /Disk quota exceeded/i,
-    what: "your disk quota is used up",
+    code: "EDQUOT",
     hint: "Free some space on the cluster (quota -s shows the limits), then sync again.",
   },
   {
     said: /Permission denied/i,
-    what: "permission denied",
+    code: "EACCES",
     hint: "Check the owner and mode of chasqui's folder on the cluster (ls -ld), or set remote_dir to a folder you can write.",
   },
   {
     said: /Read-only file system/i,
-    what: "the file system is read-only",
+    code: "EROFS",
     hint: "Set remote_dir (or work_root) in config.json to a writable file system.",
   },
 ];
 
 /** A remote command's stderr as a sentence and a hint when it is one of the troubles above. */
 export function remoteSystemProblem(stderr: string): { what: string; hint: string } | null {
-  return REMOTE_PROBLEMS.find((p) => p.said.test(stderr)) ?? null;
+  const p = REMOTE_PROBLEMS.find((r) => r.said.test(stderr));
+  return p ? { what: SYSTEM_PROBLEMS[p.code]!.what, hint: p.hint } : null;
 }
 
 /** Something chasqui could not read or write on this machine: the file named, the reason in words. */

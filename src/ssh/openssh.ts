@@ -54,51 +54,28 @@ function muxArgs(cp: string): string[] {
   return ["-o", `ControlPath=${cp}`, "-o", "ControlMaster=no"];
 }
 
-interface Run {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-function runSsh(args: string[], timeoutMs = 15_000): Promise<Run> {
-  return new Promise((resolve) => {
-    let child: ChildProcess;
-    try {
-      child = spawn("ssh", args, { stdio: ["ignore", "pipe", "pipe"] });
-    } catch (e) {
-      resolve({ code: null, stdout: "", stderr: (e as Error).message });
-      return;
-    }
-    let stdout = "";
-    let stderr = "";
-    child.stdout?.on("data", (b: Buffer) => {
-      stdout += b.toString();
-    });
-    child.stderr?.on("data", (b: Buffer) => {
-      stderr += b.toString();
-    });
-    const timer = setTimeout(() => child.kill("SIGKILL"), timeoutMs);
-    child.on("error", (e) => {
-      clearTimeout(timer);
-      resolve({ code: null, stdout, stderr: stderr || e.message });
-    });
-    child.on("close", (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr });
-    });
-  });
-}
-
 /** Is a master listening on `cp` for this host? (`ssh -O check`, local: nothing goes to the cluster.) */
 export async function masterIsLive(config: TargetConfig, cp: string): Promise<boolean> {
-  const r = await runSsh(["-o", `ControlPath=${cp}`, "-O", "check", ...sshTargetArgs(config)]);
-  return r.code === 0;
+  const r = await defaultResolveDeps().run("ssh", [
+    "-o",
+    `ControlPath=${cp}`,
+    "-O",
+    "check",
+    ...sshTargetArgs(config),
+  ]);
+  return r?.code === 0;
 }
 
 /** Ask the master on `cp` to exit. False when none was listening. */
 export async function closeMaster(config: TargetConfig, cp: string): Promise<boolean> {
-  const r = await runSsh(["-o", `ControlPath=${cp}`, "-O", "exit", ...sshTargetArgs(config)]);
-  return r.code === 0;
+  const r = await defaultResolveDeps().run("ssh", [
+    "-o",
+    `ControlPath=${cp}`,
+    "-O",
+    "exit",
+    ...sshTargetArgs(config),
+  ]);
+  return r?.code === 0;
 }
 
 /**
