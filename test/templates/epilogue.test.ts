@@ -150,6 +150,30 @@ describe("a command that ends by itself", () => {
     expect(flagWrites(layout)).toBe(1);
   });
 
+  test("the job's SIGTERM reaching the script a moment after the command died of it: TIMEOUT", async () => {
+    // Seen under load on Slurm's scancel: the command's SIGTERM, then the script's 300 ms later.
+    const { layout, script } = setup("exit 143");
+    const lib = path.join(layout.remote, "lib", JOB_LIB_FILE);
+    const text = fs.readFileSync(lib, "utf8");
+    fs.writeFileSync(
+      lib,
+      text.replace("chasqui_rc=$?", () => "chasqui_rc=$?\n(sleep 0.3; kill -TERM $$) &"),
+    );
+    const result = await runScript(layout, script).done;
+    expect(readFlag(layout.flag)).toMatchObject({ status: "TIMEOUT", exitCode: "143" });
+    expect(result.code).toBe(143);
+    expect(flagWrites(layout)).toBe(1);
+  });
+
+  test("the command dead of a signal no one sent the job: FAIL with its exit code", async () => {
+    // A segfault or a command that kills itself: no SIGTERM follows, the short wait for one ends.
+    const { layout, script } = setup("exit 139");
+    const result = await runScript(layout, script).done;
+    expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "139" });
+    expect(result.code).toBe(139);
+    expect(flagWrites(layout)).toBe(1);
+  });
+
   test("a SIGTERM after the flag is written changes nothing", async () => {
     const { layout, script } = setup("ok");
     injectTerm(layout, '  chasqui_write_flag "$1" "$2"');

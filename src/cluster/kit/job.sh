@@ -196,12 +196,22 @@ chasqui_run() {
   # (the command was still running: TIMEOUT) or found the command already gone.
   wait "$chasqui_pid"
   chasqui_rc=$?
-  trap '' TERM
+  # The command is over: a SIGTERM from now on is only counted.
+  trap 'chasqui_terms=$((chasqui_terms + 1))' TERM
   if [ -s "$chasqui_status_file" ]; then
     # The command ended by itself, or died of a signal and its group noted the exit code.
     chasqui_rc=$(cat "$chasqui_status_file")
     rm -f "$chasqui_status_file"
   fi
+  # The command died of a signal and this script has heard none: when the scheduler kills a job it
+  # signals each process in turn, and under load the script's own SIGTERM can come a good while
+  # after the command's. Give it two seconds (the SIGKILL comes 10 s after on PBS, 30 s on Slurm).
+  chasqui_grace=0
+  while [ "$chasqui_rc" -gt 128 ] && [ "$chasqui_terms" -eq 0 ] && [ "$chasqui_grace" -lt 20 ]; do
+    sleep 0.1
+    chasqui_grace=$((chasqui_grace + 1))
+  done
+  trap '' TERM
   if [ "$chasqui_terms" -gt 0 ] && [ "$chasqui_rc" -gt 128 ]; then
     # Killed by a signal while the job itself got SIGTERM (walltime, qdel): the scheduler signals
     # every process of the job in no fixed order, so the command may die of it first, even before
