@@ -78,14 +78,15 @@ else
 fi
 test_rc=0
 for job in $(jobs -p); do wait "$job" || test_rc=1; done
-passed=0 failed=0 failures=""
+passed=0 failed=0 failures=$(mktemp /tmp/chasqui-test-failures.XXXXXX)
 for log in "${logs[@]}"; do
   cat "$log"
   # Each failing test with what bun printed before it (the error, expected and received), kept
   # for the end of the output, where a reader of a long CI log looks first.
-  failures+=$(awk '/^\((pass|skip|todo)\)/ { n = 0; next }
+  awk '/^[0-9]+ tests? failed:$/ { exit } # bun lists them again at its end
+    /^\((pass|skip|todo)\)/ { n = 0; next }
     /^\(fail\)/ { for (i = 0; i < n; i++) print buf[i]; print; print ""; n = 0; next }
-    { if (n == 60) { for (i = 1; i < n; i++) buf[i - 1] = buf[i]; n-- } buf[n++] = $0 }' "$log")
+    { if (n == 60) { for (i = 1; i < n; i++) buf[i - 1] = buf[i]; n-- } buf[n++] = $0 }' "$log" >>"$failures"
   p=$(grep -Eo '^ *[0-9]+ pass' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
   f=$(grep -Eo '^ *[0-9]+ fail' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
   passed=$((passed + p)) failed=$((failed + f))
@@ -98,10 +99,11 @@ step "deno smoke"
 if bash test/deno-smoke.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
 
 failed=$((failed + static_failed))
-if [ -n "$failures" ]; then
+if [ -s "$failures" ]; then
   step "failed tests"
-  printf '%s\n' "$failures"
+  cat "$failures"
 fi
+rm -f "$failures"
 [ "$static_failed" -eq 0 ] || echo "$static_failed static check(s) failed: see \"types, lint, format, shell, unused code\" above"
 echo
 echo "$passed passed, $failed failed"

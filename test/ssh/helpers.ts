@@ -1,5 +1,5 @@
 // Shared bits for the SSH integration tests: the cluster description, targets, log polling.
-import { readFileSync } from "node:fs";
+import { readFileSync, statSync } from "node:fs";
 import { type AddressInfo, connect, createServer, type Socket } from "node:net";
 import type { Prompter } from "../../src/ssh/prompter.ts";
 import type { ResolvedHop, ResolvedTarget } from "../../src/ssh/resolve.ts";
@@ -49,10 +49,21 @@ export async function waitFor<T>(what: string, fn: () => T | undefined, timeoutM
   }
 }
 
-/** sshd's log lines about one client connection (by its source port). */
-export function sshdLogLines(c: ClusterInfo, localPort: number): string[] {
-  const log = readFileSync(`${c.stateDir}/log/sshd.log`, "utf8");
-  return log.split("\n").filter((l) => l.includes(`port ${localPort}`));
+/**
+ * sshd's log from now on: `lines(port)` are the lines about one client connection, by its source
+ * port. Only what is written after the call counts: a source port comes round again, and an
+ * earlier connection from the same port (another test, another run) must not be read as this one.
+ */
+export function sshdLogFromNow(c: ClusterInfo): { lines(localPort: number): string[] } {
+  const file = `${c.stateDir}/log/sshd.log`;
+  const start = statSync(file).size;
+  return {
+    lines(localPort) {
+      const text = readFileSync(file).subarray(start).toString("utf8");
+      const about = new RegExp(`\\bport ${localPort}\\b`);
+      return text.split("\n").filter((l) => about.test(l));
+    },
+  };
 }
 
 const TOTP_CLI = new URL("../cluster/totp-cli.ts", import.meta.url).pathname;

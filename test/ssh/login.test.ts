@@ -6,7 +6,7 @@ import { join } from "node:path";
 import { NeedsPersonError, RemoteError } from "../../src/errors.ts";
 import { defaultResolveDeps, resolveTarget } from "../../src/ssh/resolve.ts";
 import { openSession, type SessionEvent } from "../../src/ssh/session.ts";
-import { cluster, freshTotp, nobody, otpCommand, sshdLogLines, targetFor, waitFor } from "./helpers.ts";
+import { cluster, freshTotp, nobody, otpCommand, sshdLogFromNow, targetFor, waitFor } from "./helpers.ts";
 
 const c = cluster();
 const dir = mkdtempSync(join(tmpdir(), "chasqui-login-"));
@@ -74,6 +74,7 @@ describe("key + TOTP (port 2223)", () => {
   test("a wrong code reaches the server exactly once, then one clear error (exit 1)", async () => {
     const counter = join(dir, "otp-runs");
     const events: SessionEvent[] = [];
+    const log = sshdLogFromNow(c);
     const p = openSession({
       target: targetFor(c, c.totpPort),
       otpCommand: `echo run >> ${counter}; echo 000000`,
@@ -90,7 +91,7 @@ describe("key + TOTP (port 2223)", () => {
     expect(readFileSync(counter, "utf8")).toBe("run\n");
     const port = localPortOf(events);
     const lines = await waitFor("sshd to log the end of the connection", () => {
-      const l = sshdLogLines(c, port);
+      const l = log.lines(port);
       return l.some((x) => /Connection closed|Disconnected/.test(x)) ? l : undefined;
     });
     expect(lines.filter((l) => l.includes("Failed keyboard-interactive")).length).toBe(1);
@@ -98,6 +99,7 @@ describe("key + TOTP (port 2223)", () => {
 
   test("no terminal and no otp_command: NeedsPersonError (exit 3) and no keyboard-interactive request", async () => {
     const events: SessionEvent[] = [];
+    const log = sshdLogFromNow(c);
     const err = await openSession({
       target: targetFor(c, c.totpPort),
       otpCommand: null,
@@ -110,7 +112,7 @@ describe("key + TOTP (port 2223)", () => {
     expect(err.exitCode).toBe(3);
     const port = localPortOf(events);
     const lines = await waitFor("sshd to log the end of the connection", () => {
-      const l = sshdLogLines(c, port);
+      const l = log.lines(port);
       return l.some((x) => /Connection closed|Disconnected/.test(x)) ? l : undefined;
     });
     expect(lines.some((l) => l.includes("Partial publickey"))).toBe(true);
@@ -306,6 +308,7 @@ describe("host keys against the real sshd", () => {
 
   test("unknown host without a terminal: exit 3, before any authentication", async () => {
     const events: SessionEvent[] = [];
+    const log = sshdLogFromNow(c);
     const err = await openSession({
       target: targetFor(c, c.keyPort, { knownHostsFiles: [join(dir, "empty_known_hosts")] }),
       otpCommand: null,
@@ -318,7 +321,7 @@ describe("host keys against the real sshd", () => {
     expect(err.message).toMatch(/key fingerprint is SHA256:/);
     const port = localPortOf(events);
     const lines = await waitFor("sshd to log the connection", () => {
-      const l = sshdLogLines(c, port);
+      const l = log.lines(port);
       return l.length > 0 ? l : undefined;
     });
     expect(lines.some((l) => /publickey/.test(l))).toBe(false);
