@@ -119,58 +119,57 @@ describe("a command that ends by itself", () => {
 
   // A SIGTERM can reach the script after the command has ended (a scheduler's cleanup, another
   // process's kill): these inject one, deterministically, at the two places it can land.
-  function injectTerm(layout: Layout, after: string): void {
+  function injectTerm(layout: Layout, after: string, send = "kill -TERM $$"): void {
     const lib = path.join(layout.remote, "lib", JOB_LIB_FILE);
     const text = fs.readFileSync(lib, "utf8");
     expect(text).toContain(after);
     // A function, not a string: in a replacement string "$$" would become a lone "$".
     fs.writeFileSync(
       lib,
-      text.replace(after, () => `${after}\nkill -TERM $$`),
+      text.replace(after, () => `${after}\n${send}`),
     );
   }
 
-  test("a SIGTERM just after a failed command has ended: FAIL with its exit code, not TIMEOUT", async () => {
-    const { layout, script } = setup("exit 3");
-    injectTerm(layout, "chasqui_rc=$?");
-    const result = await runScript(layout, script).done;
-    expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "3" });
-    expect(result.code).toBe(3);
-    expect(flagWrites(layout)).toBe(1);
-  });
-
-  test("the command killed by the job's SIGTERM before this script hears it: TIMEOUT, not FAIL 143", async () => {
+  // How the command ended, and whether (and when) a SIGTERM reached the script after it.
+  test.each([
+    [
+      "a SIGTERM just after a failed command has ended: FAIL with its exit code, not TIMEOUT",
+      "exit 3",
+      "kill -TERM $$",
+      "FAIL",
+      3,
+    ],
     // The scheduler signals each process of the job in turn: the command may die (143) and its
     // group note the exit code before the script's own SIGTERM arrives.
-    const { layout, script } = setup("exit 143");
-    injectTerm(layout, "chasqui_rc=$?");
+    [
+      "the command killed by the job's SIGTERM before this script hears it: TIMEOUT, not FAIL 143",
+      "exit 143",
+      "kill -TERM $$",
+      "TIMEOUT",
+      143,
+    ],
+    // Seen under load with Slurm's scancel: the script's SIGTERM came after it stopped listening.
+    [
+      "the job's SIGTERM reaching the script 300 ms after the command died of it: TIMEOUT",
+      "exit 143",
+      "(sleep 0.3; kill -TERM $$) &",
+      "TIMEOUT",
+      143,
+    ],
+    // A segfault, a command that kills itself: no SIGTERM follows, and the short wait for one ends.
+    [
+      "the command dead of a signal no one sent the job: FAIL with its exit code",
+      "exit 139",
+      null,
+      "FAIL",
+      139,
+    ],
+  ] as const)("%s", async (_name, command, send, status, code) => {
+    const { layout, script } = setup(command);
+    if (send !== null) injectTerm(layout, "chasqui_rc=$?", send);
     const result = await runScript(layout, script).done;
-    expect(readFlag(layout.flag)).toMatchObject({ status: "TIMEOUT", exitCode: "143" });
-    expect(result.code).toBe(143);
-    expect(flagWrites(layout)).toBe(1);
-  });
-
-  test("the job's SIGTERM reaching the script a moment after the command died of it: TIMEOUT", async () => {
-    // Seen under load on Slurm's scancel: the command's SIGTERM, then the script's 300 ms later.
-    const { layout, script } = setup("exit 143");
-    const lib = path.join(layout.remote, "lib", JOB_LIB_FILE);
-    const text = fs.readFileSync(lib, "utf8");
-    fs.writeFileSync(
-      lib,
-      text.replace("chasqui_rc=$?", () => "chasqui_rc=$?\n(sleep 0.3; kill -TERM $$) &"),
-    );
-    const result = await runScript(layout, script).done;
-    expect(readFlag(layout.flag)).toMatchObject({ status: "TIMEOUT", exitCode: "143" });
-    expect(result.code).toBe(143);
-    expect(flagWrites(layout)).toBe(1);
-  });
-
-  test("the command dead of a signal no one sent the job: FAIL with its exit code", async () => {
-    // A segfault or a command that kills itself: no SIGTERM follows, the short wait for one ends.
-    const { layout, script } = setup("exit 139");
-    const result = await runScript(layout, script).done;
-    expect(readFlag(layout.flag)).toMatchObject({ status: "FAIL", exitCode: "139" });
-    expect(result.code).toBe(139);
+    expect(readFlag(layout.flag)).toMatchObject({ status, exitCode: String(code) });
+    expect(result.code).toBe(code);
     expect(flagWrites(layout)).toBe(1);
   });
 
