@@ -19,7 +19,7 @@ import type { RemoteShell, Session } from "../ssh/session.ts";
 import { type ConnectOptions, connectCluster, remoteDirs } from "./connect.ts";
 import { downloadResults } from "./download.ts";
 import doctorScript from "./kit/doctor.sh" with { type: "text" };
-import { masterState } from "./master.ts";
+import { type MasterState, masterState } from "./master.ts";
 import type { Cluster, StateReport } from "./port.ts";
 import { cancelInput, stateInput } from "./stateRequest.ts";
 import { uploadJobs } from "./upload.ts";
@@ -30,11 +30,12 @@ import { uploadJobs } from "./upload.ts";
  */
 export async function openCluster(
   config: Config,
-  opts: ConnectOptions,
+  // master: what the caller already learnt of it (doctor reports it first), so it is not asked twice.
+  opts: ConnectOptions & { master?: MasterState },
   target?: ResolvedTarget,
 ): Promise<Cluster> {
   if (config.transport !== "ssh2") {
-    const master = await masterState(config, opts.home, new Date());
+    const master = opts.master ?? (await masterState(config, opts.home, new Date()));
     if (master.live) {
       const route = [
         { host: config.host, port: config.port ?? 22, methods: [`OpenSSH master (${master.path})`] },

@@ -60,6 +60,24 @@ describe("chasqui doctor", () => {
     expect(byName.get("host key")!.detail).toContain("known_hosts");
   });
 
+  test("OpenSSH is asked once whether a master is live, not once per step", () => {
+    const s = sandbox();
+    expect(s.run(initArgs(cluster.keyPort)).code).toBe(0);
+    // An ssh that notes its arguments, then is the real one.
+    const shim = path.join(s.root, "bin");
+    const calls = path.join(s.root, "ssh-calls");
+    fs.mkdirSync(shim);
+    const ssh = Bun.which("ssh")!;
+    fs.writeFileSync(path.join(shim, "ssh"), `#!/bin/sh\necho "$*" >> '${calls}'\nexec '${ssh}' "$@"\n`, {
+      mode: 0o755,
+    });
+    const r = s.run(["doctor"], { env: { PATH: `${shim}:${process.env.PATH}` } });
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/OK +connection +chasqui's own ssh2 login/);
+    const lines = fs.readFileSync(calls, "utf8").trim().split("\n");
+    expect(lines.filter((l) => l.includes("-O check"))).toHaveLength(1);
+  });
+
   test("scheduler slurm: the Slurm commands are the ones checked", () => {
     const s = sandbox();
     expect(s.run(initArgs(cluster.keyPort, ["--scheduler", "slurm"])).code).toBe(0);

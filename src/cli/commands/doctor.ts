@@ -170,6 +170,7 @@ export async function doctorCommand(
       config,
       {
         home: ctx.home,
+        ...(master === null ? {} : { master }),
         prompter: createTerminalPrompter(),
         acceptNewHostKey: opts.acceptNewHostKey === true,
         events: (e) => {
