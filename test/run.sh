@@ -21,7 +21,7 @@ step "cluster-in-a-box"
 bash test/cluster/cluster.sh up || fail_setup "cluster.sh up"
 
 step "shellcheck, cron"
-# cron: `chasqui cron install` is tested against the real crontab command too.
+# cron: `chasqui cron install` is tested against the real crontab command and cron daemon too.
 if ! command -v shellcheck >/dev/null 2>&1 || ! command -v crontab >/dev/null 2>&1; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get install -y --no-install-recommends shellcheck cron >/dev/null 2>&1 ||

@@ -1,11 +1,12 @@
 // Unattended use against the cluster-in-a-box: an OpenSSH master opened once through the 2FA port
-// and ridden by syncs with no terminal, the crontab line (installed, run as cron would, removed),
-// a cron sync that finds another at work, and notify_command's events.
+// and ridden by syncs with no terminal, the crontab line (installed, run as cron would and by the
+// cron daemon itself, removed), a cron sync that finds another at work, and notify_command's events.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
 import { type Cluster, loadCluster, resetRemote, runAsUser, totpCode, waitFor } from "../cluster/cluster.ts";
+import { slowTest } from "../slow.ts";
 import { BINARY, BOX_JOBS, clusterLogin, editJson, type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
 
 let cluster: Cluster;
@@ -14,6 +15,10 @@ const PTY = path.resolve(import.meta.dir, "../ssh/pty_drive.py");
 const HOLD_LOCK = path.resolve(import.meta.dir, "../store/helpers/holdLock.ts");
 // test/run.sh installs cron; a machine without it skips the one test of the real crontab command.
 const hasCrontab = spawnSync("sh", ["-c", "command -v crontab"]).status === 0;
+// The cron daemon (in /usr/sbin, which a PATH may lack), for the one test that lets it run the line.
+const cronDaemon = spawnSync("sh", ["-c", "PATH=$PATH:/usr/sbin:/sbin command -v cron"], {
+  encoding: "utf8",
+}).stdout.trim();
 
 beforeAll(() => {
   cluster = loadCluster();
@@ -216,63 +221,131 @@ describe("cron", () => {
     expect(s.run(["cron", "remove"], { env }).stdout).toContain("no chasqui line");
   }, 90_000);
 
-  test.skipIf(!hasCrontab)(
-    "the real crontab command, as the test user: install twice, the other lines kept, remove",
-    () => {
-      const user = cluster.user;
-      const dir = fs.mkdtempSync("/tmp/chasqui-crontab-");
-      fs.chmodSync(dir, 0o755);
-      const bin = path.join(dir, "chasqui");
-      fs.copyFileSync(BINARY, bin);
-      fs.chmodSync(bin, 0o755);
-      const home = path.join(dir, "home");
-      fs.mkdirSync(home);
-      spawnSync("chown", [`${user}:${user}`, home]);
-      const asUser = (args: string[]) =>
-        spawnSync(
-          "runuser",
-          [
-            "-u",
-            user,
-            "--",
-            "env",
-            `HOME=${cluster.home}`,
-            `CHASQUI_HOME=${home}`,
-            "PATH=/usr/bin:/bin",
-            bin,
-            ...args,
-          ],
-          { encoding: "utf8" },
-        );
-      const crontab = (args: string[], input?: string) =>
-        spawnSync("crontab", ["-u", user, ...args], {
-          encoding: "utf8",
-          ...(input === undefined ? {} : { input }),
-        });
-      const saved = crontab(["-l"]);
-      const others = "MAILTO=ana@example.org\n0 3 * * * /usr/bin/true\n";
-      try {
-        expect(crontab(["-"], others).status).toBe(0);
-        expect(asUser(["init", "--host", "h", "--set", "account=P"]).status).toBe(0);
-        const installed = asUser(["cron", "install"]);
-        expect(installed.status).toBe(0);
-        expect(installed.stdout).toContain("installed in your crontab (crontab -l)");
-        expect(asUser(["cron", "install", "--every", "15m"]).status).toBe(0);
-        const text = crontab(["-l"]).stdout;
-        expect(text.startsWith(others)).toBe(true);
-        const mine = text.split("\n").filter((l) => l.includes("chasqui sync for"));
-        expect(mine).toHaveLength(1);
-        expect(mine[0]).toContain(`${bin} sync --cron`);
-        expect(mine[0]).toMatch(/^\d+-59\/15 /);
-        expect(JSON.parse(asUser(["status", "--json"]).stdout).cron).toMatchObject({ installed: true });
-        expect(asUser(["cron", "remove"]).status).toBe(0);
-        expect(crontab(["-l"]).stdout).toBe(others);
-      } finally {
+  /**
+   * chasqui as the cluster's test user, the way a person has it: the binary in a folder anyone can
+   * read, a CHASQUI_HOME of their own, and their own crontab (saved first, put back by restore).
+   */
+  function asTestUser() {
+    const user = cluster.user;
+    const dir = fs.mkdtempSync("/tmp/chasqui-crontab-");
+    fs.chmodSync(dir, 0o755);
+    const bin = path.join(dir, "chasqui");
+    fs.copyFileSync(BINARY, bin);
+    fs.chmodSync(bin, 0o755);
+    const home = path.join(dir, "home");
+    const own = path.join(dir, "own");
+    for (const d of [home, own]) fs.mkdirSync(d);
+    const run = (args: string[]) =>
+      spawnSync(
+        "runuser",
+        [
+          "-u",
+          user,
+          "--",
+          "env",
+          `HOME=${cluster.home}`,
+          `CHASQUI_HOME=${home}`,
+          "PATH=/usr/bin:/bin",
+          bin,
+          ...args,
+        ],
+        { encoding: "utf8" },
+      );
+    const crontab = (args: string[], input?: string) =>
+      spawnSync("crontab", ["-u", user, ...args], {
+        encoding: "utf8",
+        ...(input === undefined ? {} : { input }),
+      });
+    const saved = crontab(["-l"]);
+    return {
+      bin,
+      home,
+      /** A folder the user owns, for their key, known_hosts and job folders. */
+      own,
+      run,
+      crontab,
+      /** Files and folders made by root for the user become the user's. */
+      give: () => spawnSync("chown", ["-R", `${user}:${user}`, home, own]),
+      restore() {
         if (saved.status === 0) crontab(["-"], saved.stdout);
         else crontab(["-r"]);
         fs.rmSync(dir, { recursive: true, force: true });
+      },
+    };
+  }
+
+  test.skipIf(!hasCrontab)(
+    "the real crontab command, as the test user: install twice, the other lines kept, remove",
+    () => {
+      const u = asTestUser();
+      u.give();
+      const others = "MAILTO=ana@example.org\n0 3 * * * /usr/bin/true\n";
+      try {
+        expect(u.crontab(["-"], others).status).toBe(0);
+        expect(u.run(["init", "--host", "h", "--set", "account=P"]).status).toBe(0);
+        const installed = u.run(["cron", "install"]);
+        expect(installed.status).toBe(0);
+        expect(installed.stdout).toContain("installed in your crontab (crontab -l)");
+        expect(u.run(["cron", "install", "--every", "15m"]).status).toBe(0);
+        const text = u.crontab(["-l"]).stdout;
+        expect(text.startsWith(others)).toBe(true);
+        const mine = text.split("\n").filter((l) => l.includes("chasqui sync for"));
+        expect(mine).toHaveLength(1);
+        expect(mine[0]).toContain(`${u.bin} sync --cron`);
+        expect(mine[0]).toMatch(/^\d+-59\/15 /);
+        expect(JSON.parse(u.run(["status", "--json"]).stdout).cron).toMatchObject({ installed: true });
+        expect(u.run(["cron", "remove"]).status).toBe(0);
+        expect(u.crontab(["-l"]).stdout).toBe(others);
+      } finally {
+        u.restore();
       }
     },
+  );
+
+  // The cron daemon itself (Debian's, installed by test/run.sh) runs the installed line: up to a
+  // minute's wait for cron's next turn, so in the slow group.
+  (hasCrontab && cronDaemon !== "" ? slowTest : test.skip)(
+    "the cron daemon runs the installed line: within a minute and a half a sync has sent the job",
+    async () => {
+      const u = asTestUser();
+      const key = path.join(u.own, "id");
+      const knownHosts = path.join(u.own, "known_hosts");
+      fs.copyFileSync(cluster.identity, key);
+      fs.copyFileSync(cluster.knownHosts, knownHosts);
+      fs.chmodSync(key, 0o600);
+      const job = path.join(u.own, `cron${tag}`);
+      fs.mkdirSync(job);
+      for (const [f, text] of Object.entries({ ...VASP_FILES, INCAR: "FAKE_SECONDS = 0\n" })) {
+        fs.writeFileSync(path.join(job, f), text);
+      }
+      u.give();
+      const login = clusterLogin({ ...cluster, identity: key, knownHosts }, cluster.keyPort);
+      const remote = "chasqui_remote_crond";
+      expect(u.run(["init", ...login, ...BOX_JOBS, "--remote-dir", remote]).status).toBe(0);
+      expect(u.run(["add", job]).status).toBe(0);
+      // A daemon already running (a machine that has one) is used as it is; ours is stopped after.
+      const ours = spawnSync("pgrep", ["-x", "cron"]).status !== 0;
+      try {
+        expect(u.run(["cron", "install", "--every", "1m"]).status).toBe(0);
+        if (ours) expect(spawnSync(cronDaemon, []).status).toBe(0);
+        const store = path.join(u.home, "jobs.json");
+        const state = () => JSON.parse(fs.readFileSync(store, "utf8")).jobs[0].state as string;
+        await waitFor(async () => state() !== "QUEUED_LOCAL", {
+          timeoutMs: 90_000,
+          intervalMs: 1000,
+          what: "a sync run by cron",
+        });
+        const log = fs.readFileSync(path.join(u.home, "sync.log"), "utf8");
+        expect(log).toMatch(/^== \d{4}-\d\d-\d\d \d\d:\d\d:\d\d UTC chasqui sync$/m);
+        expect(fs.statSync(path.join(u.home, "sync.log")).mode & 0o777).toBe(0o600);
+        expect(u.run(["cron", "remove"]).status).toBe(0);
+      } finally {
+        if (ours) spawnSync("pkill", ["-x", "cron"]);
+        u.restore();
+        await runAsUser(`rm -rf ${remote}`);
+      }
+    },
+    240_000,
   );
 
   test("a cron sync that finds another chasqui at work exits 4 without a word", async () => {
