@@ -84,8 +84,11 @@ for log in "${logs[@]}"; do
   # Each failing test with what bun printed before it (the error, expected and received), kept
   # for the end of the output, where a reader of a long CI log looks first.
   awk '/^[0-9]+ tests? failed:$/ { exit } # bun lists them again at its end
+    /\.test\.ts:$/ { file = $0; n = 0; next }
+    /^# Unhandled error/ { print file; block = 1; dashes = 0 } # e.g. a file that does not load
+    block { print; if (/^-+$/ && ++dashes == 2) { print ""; block = 0 } n = 0; next }
     /^\((pass|skip|todo)\)/ { n = 0; next }
-    /^\(fail\)/ { for (i = 0; i < n; i++) print buf[i]; print; print ""; n = 0; next }
+    /^\(fail\)/ { print file; for (i = 0; i < n; i++) print buf[i]; print; print ""; n = 0; next }
     { if (n == 60) { for (i = 1; i < n; i++) buf[i - 1] = buf[i]; n-- } buf[n++] = $0 }' "$log" >>"$failures"
   p=$(grep -Eo '^ *[0-9]+ pass' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
   f=$(grep -Eo '^ *[0-9]+ fail' "$log" | tail -1 | grep -Eo '[0-9]+' || echo 0)
@@ -93,7 +96,8 @@ for log in "${logs[@]}"; do
   rm -f "$log"
 done
 # bun exits 1 with "0 fail" when e.g. a file fails to load: count that as a failure.
-if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+unexplained=0
+if [ "$test_rc" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1 unexplained=1; fi
 
 step "deno smoke"
 if bash test/deno-smoke.sh; then passed=$((passed + 1)); else failed=$((failed + 1)); fi
@@ -104,6 +108,7 @@ if [ -s "$failures" ]; then
   cat "$failures"
 fi
 rm -f "$failures"
+[ "$unexplained" -eq 0 ] || echo "bun test failed with no failed test: look above for a file that did not load"
 [ "$static_failed" -eq 0 ] || echo "$static_failed static check(s) failed: see \"types, lint, format, shell, unused code\" above"
 echo
 echo "$passed passed, $failed failed"
