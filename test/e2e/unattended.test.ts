@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { spawn, spawnSync } from "node:child_process";
 import * as fs from "node:fs";
 import * as path from "node:path";
+import { schedulerJobName } from "../../src/core/jobName.ts";
 import { type Cluster, loadCluster, resetRemote, runAsUser, totpCode, waitFor } from "../cluster/cluster.ts";
 import { slowTest } from "../slow.ts";
 import { BINARY, BOX_JOBS, clusterLogin, editJson, type Sandbox, sandbox, VASP_FILES } from "./helpers.ts";
@@ -345,7 +346,8 @@ describe("cron", () => {
       } finally {
         if (ours) spawnSync("pkill", ["-x", "cron"]);
         u.restore();
-        await runAsUser(`rm -rf ${remote}`);
+        // Nothing of this test left in the queue for the limits of the tests after it.
+        await runAsUser(`scancel -n ${schedulerJobName(`cron${tag}`)}; rm -rf ${remote}`);
       }
     },
     240_000,
