@@ -54,28 +54,26 @@ function muxArgs(cp: string): string[] {
   return ["-o", `ControlPath=${cp}`, "-o", "ControlMaster=no"];
 }
 
-/** Is a master listening on `cp` for this host? (`ssh -O check`, local: nothing goes to the cluster.) */
-export async function masterIsLive(config: TargetConfig, cp: string): Promise<boolean> {
+/** `ssh -O check|exit` to the master on `cp`: local, nothing goes to the cluster. False when none listens. */
+async function controlMaster(config: TargetConfig, cp: string, command: "check" | "exit"): Promise<boolean> {
   const r = await defaultResolveDeps().run("ssh", [
     "-o",
     `ControlPath=${cp}`,
     "-O",
-    "check",
+    command,
     ...sshTargetArgs(config),
   ]);
   return r?.code === 0;
 }
 
+/** Is a master listening on `cp` for this host? */
+export function masterIsLive(config: TargetConfig, cp: string): Promise<boolean> {
+  return controlMaster(config, cp, "check");
+}
+
 /** Ask the master on `cp` to exit. False when none was listening. */
-export async function closeMaster(config: TargetConfig, cp: string): Promise<boolean> {
-  const r = await defaultResolveDeps().run("ssh", [
-    "-o",
-    `ControlPath=${cp}`,
-    "-O",
-    "exit",
-    ...sshTargetArgs(config),
-  ]);
-  return r?.code === 0;
+export function closeMaster(config: TargetConfig, cp: string): Promise<boolean> {
+  return controlMaster(config, cp, "exit");
 }
 
 /**
